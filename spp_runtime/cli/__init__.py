@@ -1,0 +1,1 @@
+"""The ``spp`` command line (click)."""

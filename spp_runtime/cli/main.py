@@ -1,0 +1,16 @@
+"""Entry point of the ``spp`` command: one click group, subcommands from sibling modules."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spp")
+def cli() -> None:
+    """spp: three-server secure computation for neural networks (SecureNN + S++)."""
+
+
+# Subcommand groups register here, one line each (keep alphabetical).
