@@ -33,6 +33,7 @@ class BenchCase:
     variants: tuple[str, ...] = ("default",)
     description: str = ""
     error_kind: str = "abs"  # "abs" or "rel": how max error is reported
+    tolerance: float = 1e-3  # the accuracy bar the default variant must meet on make_inputs
     tags: frozenset[str] = field(default_factory=frozenset)
 
 
