@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import cases_linear
+from . import cases_linear, cases_securenn
 from .case import BenchCase
 
-ALL_CASES: dict[str, BenchCase] = {c.name: c for c in (*cases_linear.CASES,)}
+ALL_CASES: dict[str, BenchCase] = {c.name: c for c in (*cases_linear.CASES, *cases_securenn.CASES)}
 
 
 def get_case(name: str) -> BenchCase:

@@ -14,6 +14,7 @@ from typing import Callable, Generic, Sequence, TypeVar
 
 from ..encoding import FixedPoint
 from ..errors import PeerFailed
+from ..transport.base import Transport
 from ..transport.inprocess import InProcessHub
 from .context import PartyContext
 from .stats import ProtocolStats, merge_records
@@ -39,13 +40,18 @@ def run_local(
     *,
     fxp: FixedPoint | None = None,
     timeout: float = 30.0,
+    wrap_transport: Callable[[Transport], Transport] | None = None,
 ) -> LocalRun[T]:
-    """Run ``program(ctx)`` on P0, P1 and P2 concurrently; one callable or one per party."""
+    """Run ``program(ctx)`` on P0, P1 and P2 concurrently; one callable or one per party.
+
+    ``wrap_transport`` (tests) wraps each party's transport, e.g. to record its view.
+    """
     programs = list(program) if isinstance(program, Sequence) else [program] * 3
     hub = InProcessHub()
     session = os.urandom(8)
+    wrap = wrap_transport or (lambda t: t)
     contexts = [
-        PartyContext(p, hub.transport(p), fxp=fxp, session=session, timeout=timeout)
+        PartyContext(p, wrap(hub.transport(p)), fxp=fxp, session=session, timeout=timeout)
         for p in range(3)
     ]
     outputs: list = [None] * 3
