@@ -14,3 +14,13 @@ def cli() -> None:
 
 
 # Subcommand groups register here, one line each (keep alphabetical).
+from . import bench_cmd, cluster_cmds  # noqa: E402
+
+cli.add_command(bench_cmd.bench_cmd)
+cli.add_command(cluster_cmds.cluster_group)
+cli.add_command(bench_cmd.demo_cmd)
+cli.add_command(cluster_cmds.keys_group)
+cli.add_command(cluster_cmds.server_cmd)
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,1 @@
+"""The server side: one process per party, running jobs that clients submit."""
