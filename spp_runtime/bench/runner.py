@@ -1,0 +1,128 @@
+"""Run benchmark cases over the three real servers and turn each run into one record.
+
+A run secret-shares the case's inputs from the client, executes the ``bench`` program (the
+case's secure program recorded as one call), reconstructs the output at the client and
+compares it with the case's float64 reference. Time, bytes and rounds are those of the
+recorded call as the servers counted them (input upload and output download excluded).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..client import Client
+from .case import BenchCase, Shape
+
+
+def parse_dims(text: str) -> list[Shape]:
+    """``"64x16,128x128"`` -> ``[(64, 16), (128, 128)]``."""
+    shapes = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            dims = tuple(int(d) for d in part.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"bad shape {part!r}: use MxN, e.g. 128x128") from None
+        if not dims or any(d <= 0 for d in dims):
+            raise ValueError(f"bad shape {part!r}: dimensions must be positive")
+        shapes.append(dims)
+    return shapes
+
+
+def run_case(client: Client, case: BenchCase, shape: Shape, variant: str, *, seed: int = 0) -> dict[str, Any]:
+    """Benchmark one case on one shape and variant; returns the JSON record."""
+    rng = np.random.default_rng(seed)  # benchmark data only, never secrets
+    plain = case.make_inputs(shape, rng)
+    t0 = time.perf_counter()
+    res = client.run("bench", plain, {"case": case.name, "variant": variant})
+    wall = time.perf_counter() - t0
+    (st,) = res.top("bench")
+    got, want = res.outputs["out"], np.asarray(case.reference(**plain), dtype=np.float64)
+    if got.shape != want.shape:
+        raise ValueError(f"{case.name}: output shape {got.shape} differs from the reference {want.shape}")
+    abs_err = np.abs(got - want)
+    rel_err = abs_err / np.maximum(np.abs(want), 1e-12)
+    elements = int(np.prod(shape))
+    max_abs, max_rel = float(abs_err.max(initial=0.0)), float(rel_err.max(initial=0.0))
+    err = max_rel if case.error_kind == "rel" else max_abs
+    return {
+        "protocol": case.name,
+        "variant": variant,
+        "dim": "x".join(str(d) for d in shape),
+        "shape": list(shape),
+        "elements": elements,
+        "time_s": st.time_s,
+        "job_wall_s": wall,
+        "bytes_total": st.bytes_total,
+        "bytes_per_element": st.bytes_total / elements,
+        "bytes_per_link": st.bytes_per_link,
+        "wire_bytes_total": st.wire_total,
+        "wire_bytes_per_link": st.wire_per_link,
+        "offline_bytes": st.offline_bytes,
+        "online_bytes": st.online_bytes,
+        "rounds": st.rounds,
+        "messages": st.messages,
+        "max_abs_err": max_abs,
+        "max_rel_err": max_rel,
+        "error_kind": case.error_kind,
+        "tolerance": case.tolerance,
+        "within_tolerance": bool(err <= case.tolerance),
+    }
+
+
+def run_all(
+    client: Client,
+    cases: list[BenchCase],
+    shapes: list[Shape],
+    variants: list[str] | None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every case x shape x variant (``variants`` None: all of each case's variants)."""
+    records = []
+    for case in cases:
+        for variant in variants or list(case.variants):
+            if variant not in case.variants:
+                raise ValueError(f"{case.name} has no variant {variant!r}; known: {', '.join(case.variants)}")
+            for shape in shapes:
+                rec = run_case(client, case, shape, variant)
+                records.append(rec)
+                if on_record is not None:
+                    on_record(rec)
+    return records
+
+
+def matmul_speed(client: Client, m: int = 128, k: int = 784, n: int = 128, repeats: int = 5) -> dict[str, Any]:
+    """Secure (m x k) @ (k x n) over the servers, triple dealing included, against one plain
+    numpy uint64 product of the same shapes timed in this process in the same run.
+
+    Both are the median of ``repeats``; the secure time is the ``matmul`` call as the servers
+    recorded it (the slowest party), the job time adds upload, download and job overheads.
+    """
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(-1, 1, size=(m, k)), rng.uniform(-1, 1, size=(k, n))
+    a, b = client.cfg.fxp.encode(x), client.cfg.fxp.encode(y)
+    plain, secure, jobs = [], [], []
+    client.run("matmul", {"x": x, "y": y})  # warm up connections and code paths
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.matmul(a, b)
+        plain.append(time.perf_counter() - t0)
+        res = client.run("matmul", {"x": x, "y": y})
+        secure.append(res.top("matmul")[0].time_s)
+        jobs.append(res.wall_s)
+    err = float(np.abs(res.outputs["out"] - x @ y).max())
+    p, s, j = (float(np.median(v)) for v in (plain, secure, jobs))
+    return {
+        "shape": f"{m}x{k} @ {k}x{n}",
+        "plain_numpy_uint64_s": p,
+        "secure_matmul_s": s,
+        "secure_job_s": j,
+        "ratio": s / p,
+        "job_ratio": j / p,
+        "target_ratio": 10.0,
+        "max_abs_err": err,
+        "repeats": repeats,
+    }

@@ -1,0 +1,253 @@
+"""A client of the three servers: data owner and analyst in one.
+
+``Client.run(program, inputs, params)`` encodes the plaintext inputs in fixed point, splits
+each into two additive shares with the OS CSPRNG (``sharing.share``), sends P0 its shares,
+P1 its shares and P2 only the shapes, all over CURVE with the client's key. It then gathers
+the three replies, adds the output shares back together, and merges the three parties' call
+records into per-call statistics. No server ever sees a plaintext input or output.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import zmq
+
+from .. import PARTY_NAMES
+from ..config import ClusterConfig
+from ..engine.stats import CallRecord, ProtocolStats, merge_records
+from ..errors import ProtocolError, SppError
+from ..keys import KeyPair, load_pair, load_public
+from ..ring import DTYPE
+from ..sharing import reconstruct, share
+from ..transport import jobs
+from ..transport.zmq_common import LinkMonitor, ZmqOptions, curve_dealer
+
+
+class ServerUnavailable(SppError):
+    """A server cannot be reached, refused our key, or went away."""
+
+
+class JobFailed(SppError):
+    """A job failed; ``errors`` maps each server that reported a problem to its message."""
+
+    def __init__(self, job: str, errors: Mapping[str, str], root: str | None) -> None:
+        self.job = job
+        self.errors = dict(errors)
+        self.root = root
+        parts = [f"{p}: {errors[p]}" for p in ([root] if root else []) + sorted(set(errors) - {root})]
+        super().__init__(f"job {job} failed on {root or ', '.join(sorted(errors))}: " + "; ".join(parts))
+
+
+@dataclass
+class JobResult:
+    """Reconstructed outputs, per-call statistics and timings of one job."""
+
+    job: str
+    outputs: dict[str, np.ndarray]  # decoded fixed point (shared outputs) or public arrays
+    ring_outputs: dict[str, np.ndarray]  # reconstructed ring elements of shared outputs
+    stats: list[ProtocolStats]
+    server_time_s: dict[str, float]
+    wall_s: float
+    records: list[list[CallRecord]] = field(default_factory=list)
+
+    def top(self, name: str | None = None) -> list[ProtocolStats]:
+        """Top-level calls (depth 0), optionally only those called ``name``."""
+        return [s for s in self.stats if s.depth == 0 and (name is None or s.name == name)]
+
+
+class Client:
+    """Connections to P0, P1 and P2 with one client key. Use as a context manager."""
+
+    def __init__(self, cfg: ClusterConfig, key: KeyPair | None = None) -> None:
+        if key is None:
+            if cfg.default_client is None:
+                raise SppError(f"{cfg.source}: no clients.default key to connect with")
+            key = load_pair(cfg.client_secret_key(cfg.default_client))
+        if key.secret is None:
+            raise SppError("a client needs its secret key")
+        self.cfg = cfg
+        opts = ZmqOptions(
+            heartbeat_s=cfg.timeouts.heartbeat_s,
+            heartbeat_timeout_s=cfg.timeouts.heartbeat_timeout_s,
+            max_message_bytes=cfg.max_message_bytes,
+        )
+        self._zctx = zmq.Context()
+        self._socks: dict[int, zmq.Socket] = {}
+        self._links: dict[int, LinkMonitor] = {}
+        try:
+            for p, pc in enumerate(cfg.parties):
+                self._socks[p], self._links[p] = curve_dealer(
+                    self._zctx, key.public, key.secret, load_public(pc.public_key), pc.connect_url, opts
+                )
+        except BaseException:
+            self.close()
+            raise
+        self._poller = zmq.Poller()
+        self._which: dict[Any, tuple[str, int]] = {}
+        for p in range(3):
+            self._poller.register(self._socks[p], zmq.POLLIN)
+            self._poller.register(self._links[p].socket, zmq.POLLIN)
+            self._which[self._socks[p]] = ("data", p)
+            self._which[self._links[p].socket] = ("monitor", p)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for link in self._links.values():
+            link.close()
+        for s in self._socks.values():
+            s.close(linger=0)
+        self._zctx.term()
+
+    # -- connecting ----------------------------------------------------------------------------
+    def connect(self, timeout: float | None = None) -> None:
+        """Wait until all three servers accepted our key; ServerUnavailable names the first
+        that refused it or did not answer in ``timeout`` seconds (default: the config's)."""
+        timeout = self.cfg.timeouts.connect_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain_monitors()
+            for p, link in self._links.items():
+                if link.refused and not link.up:
+                    raise ServerUnavailable(f"{PARTY_NAMES[p]} at {link.url}: {link.refused}")
+            if all(link.up for link in self._links.values()):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                down = [f"{PARTY_NAMES[p]} at {lk.url}" for p, lk in self._links.items() if not lk.up]
+                raise ServerUnavailable(
+                    f"no connection to {', '.join(down)} within {timeout:g} s (is the cluster running?)"
+                )
+            self._poller.poll(int(min(left, 0.1) * 1000))
+
+    # -- requests ----------------------------------------------------------------------------------
+    def status(self, timeout: float = 5.0) -> dict[str, dict]:
+        """Each server's status map ("ready", "peers", "jobs", ...)."""
+        self.connect()
+        for p in range(3):
+            self._socks[p].send_multipart(jobs.encode_status_request())
+        replies = self._gather(None, timeout, want_status=True)
+        return {PARTY_NAMES[p]: r for p, r in replies.items()}  # type: ignore[misc]
+
+    def run(
+        self,
+        program: str,
+        inputs: Mapping[str, np.ndarray] | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        encoded: bool = False,
+        timeout: float | None = None,
+    ) -> JobResult:
+        """Run ``program`` on secret-shared ``inputs`` (plaintext reals, or ring elements if
+        ``encoded``) with public ``params``; returns the reconstructed outputs."""
+        self.connect()
+        inputs = dict(inputs or {})
+        job = os.urandom(8).hex()
+        fxp = self.cfg.fxp
+        shapes, shares0, shares1 = {}, {}, {}
+        for name, value in inputs.items():
+            ring = np.asarray(value, dtype=DTYPE) if encoded else fxp.encode(value, name=f"input {name!r}")
+            shapes[name] = ring.shape
+            shares0[name], shares1[name] = share(ring)
+        t0 = time.perf_counter()
+        args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
+        self._socks[0].send_multipart(jobs.encode_job(*args, shares0), copy=False)
+        self._socks[1].send_multipart(jobs.encode_job(*args, shares1), copy=False)
+        self._socks[2].send_multipart(jobs.encode_job(*args, None), copy=False)
+        del shares0, shares1
+        timeout = self.cfg.timeouts.job_s if timeout is None else timeout
+        replies = self._gather(job, timeout, want_status=False)
+        wall = time.perf_counter() - t0
+        return self._assemble(job, replies, wall)  # type: ignore[arg-type]
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _drain_monitors(self) -> None:
+        for link in self._links.values():
+            link.drain()
+
+    def _gather(self, job: str | None, timeout: float, *, want_status: bool) -> dict[int, Any]:
+        """Replies of all three servers; fails fast when a server goes away or refuses."""
+        replies: dict[int, Any] = {}
+        lost: dict[int, str] = {}
+        deadline = time.monotonic() + timeout
+        while len(replies) + len(lost) < 3:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = [PARTY_NAMES[p] for p in range(3) if p not in replies and p not in lost]
+                lost.update({p: f"no reply within {timeout:g} s" for p in range(3)
+                             if p not in replies and p not in lost})
+                if want_status:
+                    raise ServerUnavailable(f"no status reply from {', '.join(missing)} within {timeout:g} s")
+                break
+            for sock, _ in self._poller.poll(int(min(left, 0.5) * 1000)):
+                kind, p = self._which[sock]
+                if kind == "monitor":
+                    self._links[p].drain()
+                    continue
+                frames = self._socks[p].recv_multipart(copy=False)
+                reply = jobs.decode_reply(frames, server=PARTY_NAMES[p], max_bytes=self.cfg.max_message_bytes)
+                if want_status:
+                    if isinstance(reply, dict):
+                        replies[p] = reply
+                elif isinstance(reply, jobs.JobReply) and reply.job == job:
+                    replies[p] = reply
+            for p, link in self._links.items():
+                if p not in replies and p not in lost and not link.up:
+                    lost[p] = f"connection lost ({link.refused or 'server stopped or unreachable'})"
+        if lost:
+            if want_status:
+                raise ServerUnavailable("; ".join(f"{PARTY_NAMES[p]}: {m}" for p, m in lost.items()))
+            errors = {PARTY_NAMES[p]: m for p, m in lost.items()}
+            errors.update({PARTY_NAMES[p]: _error_text(r) for p, r in replies.items() if not r.ok})
+            raise JobFailed(job or "?", errors, _root(errors, replies, lost))
+        return replies
+
+    def _assemble(self, job: str, replies: dict[int, jobs.JobReply], wall: float) -> JobResult:
+        errors = {PARTY_NAMES[p]: _error_text(r) for p, r in replies.items() if not r.ok}
+        if errors:
+            raise JobFailed(job, errors, _root(errors, replies, {}))
+        by_party = [{o.name: o for o in replies[p].outputs} for p in range(3)]
+        names = list(by_party[0])
+        if any(list(b) != names for b in by_party):
+            raise ProtocolError(f"job {job}: servers returned different outputs")
+        outputs, ring_outputs = {}, {}
+        for name in names:
+            o0, o1 = by_party[0][name], by_party[1][name]
+            if o0.kind == "shared":
+                if o0.array is None or o1.array is None or o0.array.shape != o1.array.shape:
+                    raise ProtocolError(f"job {job}: output {name!r} shares do not match")
+                ring = reconstruct(o0.array, o1.array)
+                ring_outputs[name] = ring
+                outputs[name] = self.cfg.fxp.decode(ring)
+            else:
+                outputs[name] = np.array(o0.array)
+        records = [[CallRecord.from_dict(d) for d in replies[p].records] for p in range(3)]
+        return JobResult(
+            job=job, outputs=outputs, ring_outputs=ring_outputs, stats=merge_records(records),
+            server_time_s={PARTY_NAMES[p]: replies[p].elapsed for p in range(3)}, wall_s=wall,
+            records=records,
+        )
+
+
+def _error_text(reply: jobs.JobReply) -> str:
+    return f"{reply.error_type}: {reply.error}" if reply.error_type else reply.error
+
+
+def _root(errors: Mapping[str, str], replies: Mapping[int, Any], lost: Mapping[int, str]) -> str | None:
+    """The server where the failure started: one that lost its link, else one whose error is
+    not a consequence of another party failing."""
+    if lost:
+        return PARTY_NAMES[min(lost)]
+    for p, r in sorted(replies.items()):
+        if not r.ok and r.error_type not in ("PeerFailed", "PeerTimeout"):
+            return PARTY_NAMES[p]
+    return sorted(errors)[0] if errors else None

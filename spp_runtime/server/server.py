@@ -1,0 +1,267 @@
+"""One party's server: connect to the two peers, then serve jobs from clients until stopped.
+
+A client sends the same job (id, program, parameters, input shapes) to all three servers,
+with P0's and P1's input shares. Servers run jobs one at a time, in the order P0 sets: P0
+validates a job, announces its id and digest to P1 and P2, and runs it; P1 and P2 run a job
+once they hold both P0's announcement and the client's request, and refuse to run it if the
+two disagree. Every job runs in its own session (fresh seeds, fresh counters). A job that
+fails anywhere fails everywhere at once (the failing party tells the others), every server
+answers the client with its outputs or a clear error, and serving goes on.
+
+Logs carry job ids, program names, shapes, byte counts and timings, never shares or seeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from .. import PARTY_NAMES
+from ..config import ClusterConfig
+from ..engine.session import describe, run_in_session
+from ..errors import PeerFailed, SppError
+from ..keys import load_pair, load_public
+from ..tensor import SharedTensor
+from ..transport import jobs, wire
+from ..transport.zmq_common import ZmqOptions
+from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
+from .programs import PROGRAMS, Program
+
+log = logging.getLogger(__name__)
+
+
+class JobRejected(SppError):
+    """A job cannot run (bad request, unknown program, disagreement between servers)."""
+
+
+def build_transport(cfg: ClusterConfig, party: int) -> ZmqTransport:
+    """The party's ZeroMQ endpoint as the config describes it (keys loaded and checked)."""
+    me = cfg.parties[party]
+    peers = {
+        q: PeerAddress(q, cfg.parties[q].connect_url, load_public(cfg.parties[q].public_key))
+        for q in range(3)
+        if q != party
+    }
+    clients = {load_public(cfg.client_public_key(n)): n for n in cfg.allowed_clients}
+    opts = ZmqOptions(
+        heartbeat_s=cfg.timeouts.heartbeat_s,
+        heartbeat_timeout_s=cfg.timeouts.heartbeat_timeout_s,
+        max_message_bytes=cfg.max_message_bytes,
+    )
+    return ZmqTransport(party, load_pair(me.secret_key), me.bind_url, peers, clients, opts)
+
+
+class PartyServer:
+    """The serving loop of one party."""
+
+    def __init__(
+        self, cfg: ClusterConfig, party: int, *, programs: dict[str, Program] | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.party = party
+        self.name = PARTY_NAMES[party]
+        self.programs = programs if programs is not None else PROGRAMS
+        self.transport = build_transport(cfg, party)
+        self.started = time.time()
+        self.served = 0
+        self.failed = 0
+        self._announced: deque[tuple[str, str, float]] = deque()  # (job, digest, when) from P0
+        self._pending: dict[str, tuple[jobs.JobRequest, bytes, float]] = {}
+        self._rejected: dict[str, tuple[str, float]] = {}
+        self._was_ready = False
+
+    # -- the loop --------------------------------------------------------------------------
+    def serve(self, should_stop: Callable[[], bool]) -> None:
+        """Serve until ``should_stop()`` (checked at least every half second)."""
+        me = self.cfg.parties[self.party]
+        log.info("%s listening on %s (pid %d)", self.name, me.bind_url, os.getpid())
+        try:
+            while not should_stop():
+                event = self.transport.next_event(0.5)
+                if isinstance(event, ClientRequest):
+                    self._on_request(event)
+                elif isinstance(event, PeerControl):
+                    self._on_control(event)
+                self._note_readiness()
+                if self.party != 0:
+                    self._run_announced()
+                self._expire()
+        finally:
+            log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
+            self.transport.close()
+
+    def ready(self) -> bool:
+        return all(self.transport.connected(q) for q in range(3) if q != self.party)
+
+    def status(self) -> dict:
+        return {
+            "ready": self.ready(),
+            "peers": self.transport.peer_status(),
+            "jobs": self.served,
+            "failed": self.failed,
+            "pid": os.getpid(),
+            "frac_bits": self.cfg.frac_bits,
+            "listen": self.cfg.parties[self.party].bind_url,
+            "programs": sorted(self.programs),
+            "uptime_s": round(time.time() - self.started, 3),
+        }
+
+    # -- requests and commands -------------------------------------------------------------
+    def _on_request(self, req: ClientRequest) -> None:
+        job_id = None
+        try:
+            kind, header = jobs.request_kind(req.frames)
+            if kind == "status":
+                self.transport.reply(req.route, jobs.encode_status(self.name, self.status()))
+                return
+            job_id = header.get("job") if isinstance(header.get("job"), str) else None
+            job = jobs.decode_job(
+                req.frames, header, with_shares=self.party != 2,
+                max_bytes=self.cfg.max_message_bytes,
+            )
+            self._validate(job)
+        except (jobs.BadRequest, JobRejected, ValueError) as exc:
+            log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
+            self.failed += 1
+            if job_id is not None and self.party != 0:
+                self._rejected[job_id] = (describe(exc), time.monotonic())
+            self.transport.reply(req.route, jobs.encode_error(job_id, self.name, exc))
+            return
+        log.info(
+            "%s: job %s from client %s: %s, inputs %s",
+            self.name, job.job, req.client, job.program,
+            {k: list(v) for k, v in job.input_shapes.items()},
+        )
+        if self.party == 0:
+            self._announce_and_run(job, req.route)
+        else:
+            self._pending[job.job] = (job, req.route, time.monotonic())
+
+    def _validate(self, job: jobs.JobRequest) -> None:
+        if job.frac_bits != self.cfg.frac_bits:
+            raise JobRejected(
+                f"job {job.job}: client uses {job.frac_bits} fractional bits, servers use "
+                f"{self.cfg.frac_bits}"
+            )
+        if job.program not in self.programs:
+            raise JobRejected(
+                f"job {job.job}: unknown program {job.program!r}; known: {', '.join(sorted(self.programs))}"
+            )
+        try:
+            self.programs[job.program].validate(job.params, job.input_shapes)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise JobRejected(f"job {job.job}: {exc}") from None
+
+    def _on_control(self, ctl: PeerControl) -> None:
+        body = ctl.message
+        if ctl.peer != 0 or body.get("cmd") != "run" or not isinstance(body.get("job"), str):
+            log.warning("%s: ignored an unexpected command from %s", self.name, PARTY_NAMES[ctl.peer])
+            return
+        self._announced.append((body["job"], str(body.get("digest")), time.monotonic()))
+
+    def _announce_and_run(self, job: jobs.JobRequest, route: bytes) -> None:
+        for q in (1, 2):
+            self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest()})
+        self._run(job, route)
+
+    def _run_announced(self) -> None:
+        """P1/P2: run announced jobs in P0's order once their requests are here."""
+        timeout = self.cfg.timeouts.recv_s
+        while self._announced:
+            job_id, digest, when = self._announced[0]
+            session = job_id.encode()
+            if job_id in self._pending:
+                self._announced.popleft()
+                job, route, _ = self._pending.pop(job_id)
+                if job.digest() != digest:
+                    exc = JobRejected(
+                        f"job {job_id}: the request {self.name} received differs from p0's "
+                        "(program, parameters, fractional bits or input shapes)"
+                    )
+                    self.transport.abort_session(describe(exc), session=session)
+                    self.failed += 1
+                    self.transport.reply(route, jobs.encode_error(job_id, self.name, exc))
+                    continue
+                self._run(job, route)
+            elif job_id in self._rejected:
+                self._announced.popleft()
+                self.transport.abort_session(self._rejected.pop(job_id)[0], session=session)
+            elif time.monotonic() - when > timeout:
+                self._announced.popleft()
+                reason = f"no request for job {job_id} reached {self.name} within {timeout:g} s"
+                log.warning("%s: %s", self.name, reason)
+                self.transport.abort_session(reason, session=session)
+            else:
+                return
+
+    def _expire(self) -> None:
+        """Drop requests P0 never started, telling their clients."""
+        now, timeout = time.monotonic(), self.cfg.timeouts.recv_s
+        for job_id, (job, route, when) in list(self._pending.items()):
+            if now - when > timeout:
+                del self._pending[job_id]
+                exc = JobRejected(f"job {job_id}: p0 did not start it within {timeout:g} s")
+                self.failed += 1
+                self.transport.reply(route, jobs.encode_error(job_id, self.name, exc))
+        for job_id, (_, when) in list(self._rejected.items()):
+            if now - when > timeout:
+                del self._rejected[job_id]
+
+    def _note_readiness(self) -> None:
+        ready = self.ready()
+        if ready != self._was_ready:
+            self._was_ready = ready
+            if ready:
+                log.info("%s: connected to both peers; serving", self.name)
+            else:
+                log.warning("%s: lost a peer: %s", self.name, self.transport.peer_status())
+
+    # -- running one job -------------------------------------------------------------------------
+    def _run(self, job: jobs.JobRequest, route: bytes) -> None:
+        program = self.programs[job.program]
+        t0 = time.perf_counter()
+
+        def body(ctx):
+            inputs = {
+                name: SharedTensor.like(ctx, job.shares.get(name), shape)
+                for name, shape in job.input_shapes.items()
+            }
+            return _collect(program.run(ctx, inputs, job.params))
+
+        try:
+            outputs, calls = run_in_session(
+                self.transport, job.job.encode(), body, fxp=self.cfg.fxp,
+                timeout=self.cfg.timeouts.recv_s, max_message_bytes=self.cfg.max_message_bytes,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
+            self.failed += 1
+            level = logging.INFO if isinstance(exc, PeerFailed) else logging.WARNING
+            log.log(level, "%s: job %s (%s) failed: %s", self.name, job.job, job.program, describe(exc))
+            self.transport.reply(route, jobs.encode_error(job.job, self.name, exc))
+            return
+        elapsed = time.perf_counter() - t0
+        sent = sum(c.payload for r in calls if r.depth == 0 for c in r.sent.values())
+        self.served += 1
+        log.info("%s: job %s (%s) done in %.3f s, sent %d payload bytes", self.name, job.job,
+                 job.program, elapsed, sent)
+        records = [c.to_dict() for c in calls]
+        self.transport.reply(route, jobs.encode_result(job.job, self.name, outputs, records, elapsed))
+
+
+def _collect(outs) -> list[jobs.Output]:
+    """Program outputs as reply entries: shares of SharedTensors, public arrays as they are."""
+    result = []
+    for name, val in outs.items():
+        if isinstance(val, SharedTensor):
+            result.append(jobs.Output(name, "shared", val.share, val.shape))
+        else:
+            arr = np.asarray(val)
+            if arr.dtype.name not in wire.ALLOWED_DTYPES:
+                raise TypeError(f"public output {name!r} has dtype {arr.dtype}, which cannot be sent")
+            result.append(jobs.Output(name, "public", arr, arr.shape))
+    return result

@@ -1,0 +1,375 @@
+"""The three parties over CURVE-secured ZeroMQ, one OS process each.
+
+Sockets of party ``i``:
+
+* one ROUTER bound at its own address (CURVE server). The two peers' and the clients'
+  connections arrive here; the ZAP handler accepts only configured keys and binds each key
+  to an identity (``zmq_auth``), so every inbound message is attributed to the party or
+  client whose key authenticated its connection;
+* one DEALER per peer ``j``, connected to ``j``'s ROUTER (CURVE client, expecting ``j``'s
+  public key), carrying everything ``i`` sends to ``j``. Its monitor tells when ``j`` is up,
+  gone (process killed, connection dropped, heartbeats missed), or refused our key.
+
+A party message is the frame list of ``wire.encode`` sent as-is (``copy=False``: buffers of
+64 KiB and more go out without a copy, so the caller must not modify a sent array
+afterwards). Control messages between servers are one msgpack frame ``{"ctl": kind, ...}``:
+``hello`` (sent on every new connection), ``abort`` (a party gave up a session) and server
+commands passed up to the caller.
+
+Sessions: a run (job) has a session id; messages are routed by the session in their header.
+Messages of a session not yet begun wait; messages of a finished one are dropped. Inside a
+session, a lost connection to either peer or an ``abort`` from either makes every receive
+raise :class:`PeerFailed` naming that peer at once, instead of waiting for the timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import msgpack
+import zmq
+
+from .. import PARTY_NAMES
+from ..errors import PeerFailed, PeerTimeout, SppError
+from ..keys import KeyPair
+from .base import Transport
+from .zmq_auth import CLIENT_PREFIX, ZAP_DOMAIN, KeyAuthenticator, sender_identity
+from .zmq_common import LinkMonitor, ZmqOptions, configure, curve_dealer
+
+log = logging.getLogger(__name__)
+
+_MAX_PENDING_SESSIONS = 64
+_MAX_CLOSED_SESSIONS = 1024
+
+
+@dataclass(frozen=True)
+class PeerAddress:
+    """How to reach one peer and which key it must prove."""
+
+    party: int
+    url: str
+    public_key: bytes
+
+
+@dataclass
+class ClientRequest:
+    """A message from an authenticated client; ``route`` is where the reply goes."""
+
+    route: bytes
+    client: str
+    frames: list
+
+
+@dataclass
+class PeerControl:
+    """A server command from a peer (e.g. P0 announcing the next job)."""
+
+    peer: int
+    message: dict
+
+
+class ConnectError(SppError):
+    """A party could not connect to (or authenticate with) a peer."""
+
+
+class ZmqTransport(Transport):
+    """A party's CURVE ZeroMQ endpoint: party links, sessions, and client requests."""
+
+    def __init__(
+        self,
+        party: int,
+        keys: KeyPair,
+        bind_url: str,
+        peers: Mapping[int, PeerAddress],
+        clients: Mapping[bytes, str] | None = None,
+        options: ZmqOptions | None = None,
+    ) -> None:
+        if keys.secret is None:
+            raise ValueError("a server needs its secret key")
+        if set(peers) != {0, 1, 2} - {party}:
+            raise ValueError(f"party {party} needs the addresses of both other parties")
+        self.party = party
+        self.options = options or ZmqOptions()
+        identities = {peers[p].public_key: PARTY_NAMES[p] for p in peers}
+        for key, name in (clients or {}).items():
+            if key in identities:
+                raise ValueError(f"client {name!r} uses the key of {identities[key]}")
+            identities[key] = CLIENT_PREFIX + name
+        self._peer_by_name = {PARTY_NAMES[p]: p for p in peers}
+        self._zctx = zmq.Context()
+        self._auth = KeyAuthenticator(self._zctx, identities)
+        self._auth.start()
+        self._router = self._zctx.socket(zmq.ROUTER)
+        configure(self._router, self.options)
+        self._router.router_mandatory = 1
+        self._router.curve_server = True
+        self._router.curve_publickey = keys.public
+        self._router.curve_secretkey = keys.secret
+        self._router.zap_domain = ZAP_DOMAIN.encode()
+        try:
+            self._router.bind(bind_url)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise ConnectError(f"{PARTY_NAMES[party]} cannot listen on {bind_url}: {exc}") from None
+        self.bind_url = bind_url
+        self._dealers: dict[int, zmq.Socket] = {}
+        self._links: dict[int, LinkMonitor] = {}
+        self._peers = dict(peers)
+        for p, addr in sorted(peers.items()):
+            self._dealers[p], self._links[p] = curve_dealer(
+                self._zctx, keys.public, keys.secret, addr.public_key, addr.url, self.options
+            )
+        self._poller = zmq.Poller()
+        self._poller.register(self._router, zmq.POLLIN)
+        self._monitor_of = {}
+        for p, link in self._links.items():
+            self._poller.register(link.socket, zmq.POLLIN)
+            self._monitor_of[link.socket] = p
+        self._hellos = {p: 0 for p in peers}
+        self._session: bytes | None = None
+        self._session_epochs: dict[int, tuple[int, int]] = {}
+        self._inbox: dict[int, deque] = {p: deque() for p in peers}
+        self._pending: OrderedDict[bytes, dict[int, deque]] = OrderedDict()
+        self._closed: OrderedDict[bytes, None] = OrderedDict()
+        self._aborts: dict[bytes, tuple[int, str]] = {}
+        self._events: deque = deque()
+
+    # -- connection state -------------------------------------------------------------------
+    def connected(self, peer: int) -> bool:
+        """Both directions with ``peer`` are up: our handshake done and its hello received."""
+        return self._links[peer].up and self._hellos[peer] > 0
+
+    def peer_status(self) -> dict[str, str]:
+        """A readable state per peer ("connected", "connecting", or why it was refused)."""
+        self._pump(0)
+        out = {}
+        for p, link in self._links.items():
+            if self.connected(p):
+                out[PARTY_NAMES[p]] = "connected"
+            elif link.refused:
+                out[PARTY_NAMES[p]] = f"refused: {link.refused}"
+            else:
+                out[PARTY_NAMES[p]] = "connecting"
+        return out
+
+    def wait_connected(self, timeout: float) -> None:
+        """Block until both peers are connected in both directions.
+
+        Raises ConnectError naming the peer if it refuses our key, presents the wrong key, or
+        does not come up within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while not all(self.connected(p) for p in self._links):
+            for p, link in self._links.items():
+                if link.refused and not link.up:
+                    raise ConnectError(
+                        f"{PARTY_NAMES[self.party]} cannot connect to {PARTY_NAMES[p]} at "
+                        f"{link.url}: {link.refused}"
+                    )
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = [PARTY_NAMES[p] for p in self._links if not self.connected(p)]
+                raise ConnectError(
+                    f"{PARTY_NAMES[self.party]}: no connection with {', '.join(missing)} within "
+                    f"{timeout:g} s (not running, unreachable, or keys do not match)"
+                )
+            self._pump(min(left, 0.2))
+
+    # -- sessions ------------------------------------------------------------------------------
+    @property
+    def session(self) -> bytes | None:
+        return self._session
+
+    def begin_session(self, session: bytes) -> None:
+        """Start routing messages of ``session`` to receives; both peers must be connected."""
+        if self._session is not None:
+            raise RuntimeError("a session is already running")
+        if session in self._closed:
+            raise ValueError("this session id was already used")
+        self._pump(0)
+        for p in self._links:
+            if not self.connected(p):
+                raise PeerFailed("not connected", PARTY_NAMES[p])
+        self._session = session
+        self._session_epochs = {p: self._epoch(p) for p in self._links}
+        buffered = self._pending.pop(session, {})
+        for p in self._links:
+            self._inbox[p] = buffered.get(p, deque())
+
+    def end_session(self) -> None:
+        """Finish the current session; its late messages are dropped from now on."""
+        if self._session is None:
+            return
+        self._closed[self._session] = None
+        while len(self._closed) > _MAX_CLOSED_SESSIONS:
+            self._closed.popitem(last=False)
+        self._aborts.pop(self._session, None)
+        self._session = None
+        for p in self._links:
+            self._inbox[p] = deque()
+
+    def abort_session(self, reason: str, session: bytes | None = None) -> None:
+        """Tell both peers this party gave up a session (default: the current one).
+
+        ``reason`` is shown to the peers and their clients: it must name the problem only.
+        """
+        session = session if session is not None else self._session
+        if session is None:
+            return
+        msg = {"ctl": "abort", "s": session, "reason": reason[:500]}
+        for p in self._links:
+            if self._links[p].up:
+                self._send_control(p, msg)
+
+    # -- Transport interface ---------------------------------------------------------------------
+    def send_frames(self, peer: int, frames: Sequence) -> None:
+        self._raise_if_broken()
+        self._dealers[peer].send_multipart(frames, copy=False)
+
+    def recv_frames(self, peer: int, timeout: float) -> Sequence:
+        if self._session is None:
+            raise RuntimeError("recv_frames outside a session")
+        deadline = time.monotonic() + timeout
+        while True:
+            self._raise_if_broken()
+            if self._inbox[peer]:
+                return self._inbox[peer].popleft()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise PeerTimeout(f"no message within {timeout:g} s", PARTY_NAMES[peer])
+            self._pump(left)
+
+    # -- server commands and clients ---------------------------------------------------------
+    def send_control(self, peer: int, message: dict) -> None:
+        """Send a server command (a msgpack map, must not use the key ``ctl``) to ``peer``."""
+        if "ctl" in message:
+            raise ValueError("'ctl' is reserved")
+        self._send_control(peer, {"ctl": "cmd", "body": message})
+
+    def next_event(self, timeout: float | None) -> ClientRequest | PeerControl | None:
+        """The next client request or peer command, or None after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._events:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            self._pump(1.0 if left is None else min(left, 1.0))
+        return self._events.popleft()
+
+    def reply(self, route: bytes, frames: Sequence) -> bool:
+        """Send frames to a client; False (logged) if it has gone away."""
+        try:
+            self._router.send_multipart([route, *frames], copy=False)
+            return True
+        except zmq.ZMQError as exc:
+            log.warning("could not reply to a client: %s", exc)
+            return False
+
+    def close(self) -> None:
+        for link in getattr(self, "_links", {}).values():
+            link.close()
+        for s in getattr(self, "_dealers", {}).values():
+            s.close()
+        if hasattr(self, "_router"):
+            self._router.close()
+        if hasattr(self, "_auth"):
+            self._auth.stop()
+        self._zctx.term()
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _epoch(self, p: int) -> tuple[int, int]:
+        return (self._links[p].epoch, self._hellos[p])
+
+    def _raise_if_broken(self) -> None:
+        if self._session is None:
+            return
+        abort = self._aborts.get(self._session)
+        if abort is not None:
+            p, reason = abort
+            raise PeerFailed(f"gave up the run: {reason}", PARTY_NAMES[p])
+        for p, link in self._links.items():
+            if not link.up or self._epoch(p) != self._session_epochs[p]:
+                raise PeerFailed("connection lost (process stopped or network failed)", PARTY_NAMES[p])
+
+    def _send_control(self, peer: int, msg: dict) -> None:
+        self._dealers[peer].send(msgpack.packb(msg, use_bin_type=True))
+
+    def _pump(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for traffic, then sort everything that arrived."""
+        ready = dict(self._poller.poll(max(0, int(timeout_s * 1000))))
+        for sock in ready:
+            if sock is self._router:
+                self._drain_router()
+            else:
+                p = self._monitor_of[sock]
+                for ev in self._links[p].drain():
+                    if ev == "up":
+                        self._send_control(p, {"ctl": "hello"})
+                        log.info("%s: link to %s is up", PARTY_NAMES[self.party], PARTY_NAMES[p])
+                    elif ev == "down":
+                        log.warning("%s: lost the connection to %s", PARTY_NAMES[self.party], PARTY_NAMES[p])
+                    elif ev == "refused":
+                        log.error("%s: %s at %s: %s", PARTY_NAMES[self.party], PARTY_NAMES[p],
+                                  self._links[p].url, self._links[p].refused)
+
+    def _drain_router(self) -> None:
+        while True:
+            try:
+                frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            if len(frames) < 2:
+                continue
+            who = sender_identity(frames[1])
+            if who is None:
+                continue
+            if who.startswith(CLIENT_PREFIX):
+                self._events.append(ClientRequest(frames[0].bytes, who[len(CLIENT_PREFIX):], frames[1:]))
+            elif who in self._peer_by_name:
+                self._from_peer(self._peer_by_name[who], frames[1:])
+
+    def _from_peer(self, p: int, frames: list) -> None:
+        header = _peek(frames[0])
+        if header is not None and "ctl" in header and len(frames) == 1:
+            self._control(p, header)
+            return
+        session = header.get("s") if header is not None else None
+        if session is None or session == self._session:
+            if self._session is not None:
+                self._inbox[p].append(frames)  # malformed ones raise in the context
+            else:
+                log.warning("dropped a malformed message from %s outside any run", PARTY_NAMES[p])
+        elif session in self._closed:
+            pass  # late traffic of a finished (usually failed) run
+        else:
+            slot = self._pending.setdefault(session, {})
+            slot.setdefault(p, deque()).append(frames)
+            while len(self._pending) > _MAX_PENDING_SESSIONS:
+                self._pending.popitem(last=False)
+
+    def _control(self, p: int, msg: dict) -> None:
+        kind = msg.get("ctl")
+        if kind == "hello":
+            self._hellos[p] += 1
+        elif kind == "abort" and isinstance(msg.get("s"), bytes):
+            if msg["s"] not in self._closed:
+                self._aborts.setdefault(msg["s"], (p, str(msg.get("reason", "no reason given"))))
+                while len(self._aborts) > _MAX_CLOSED_SESSIONS:
+                    self._aborts.pop(next(iter(self._aborts)))
+        elif kind == "cmd" and isinstance(msg.get("body"), dict):
+            self._events.append(PeerControl(p, msg["body"]))
+        else:
+            log.warning("ignored an unknown control message from %s", PARTY_NAMES[p])
+
+
+def _peek(frame: Any) -> dict | None:
+    """The msgpack map in a header frame, or None if it is not one."""
+    try:
+        obj = msgpack.unpackb(frame.buffer if hasattr(frame, "buffer") else frame, raw=False)
+    except Exception:  # msgpack raises several unrelated types
+        return None
+    return obj if isinstance(obj, dict) else None
