@@ -191,11 +191,10 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
             )
         )
     seen: dict[tuple[str, int], str] = {}
-    for pc in parties:
-        for addr in {(pc.host, pc.port), (pc.bind, pc.port)}:
-            if addr in seen and seen[addr] != pc.name:
-                v.fail(f"parties.{pc.name}.port", f"{addr[0]}:{addr[1]} is also used by {seen[addr]}")
-            seen[addr] = pc.name
+    for pc in parties:  # parties on one host need distinct ports
+        if (pc.host, pc.port) in seen:
+            v.fail(f"parties.{pc.name}.port", f"{pc.host}:{pc.port} is also used by {seen[(pc.host, pc.port)]}")
+        seen[(pc.host, pc.port)] = pc.name
     return ClusterConfig(
         source=source,
         parties=tuple(parties),  # type: ignore[arg-type]

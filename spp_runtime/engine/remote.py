@@ -11,6 +11,7 @@ pickle, so a program must be a module-level function (or a ``functools.partial``
 from __future__ import annotations
 
 import multiprocessing as mp
+from multiprocessing import connection as mp_connection
 import os
 import shutil
 import socket
@@ -54,6 +55,7 @@ class ZmqParties:
         os.chmod(self._tmp, 0o700)
         generate(Path(self._tmp), list(PARTY_NAMES))
         self.ports = free_ports(3)
+        self._grace = 1.0  # a failing party reports within milliseconds of the others
         ctx = mp.get_context("spawn")
         self._conns = []
         self._procs = []
@@ -91,7 +93,7 @@ class ZmqParties:
         session = os.urandom(8)
         for conn in self._conns:
             conn.send(("run", session, fn, fxp, timeout))
-        results = [self._receive(p, timeout + 30.0) for p in range(3)]
+        results = self._gather(timeout + 30.0)
         errors = [detail if status == "error" else None for status, detail in results]
         real = [e for e in errors if e is not None and not isinstance(e, PeerFailed)]
         if real or any(e is not None for e in errors):
@@ -121,6 +123,26 @@ class ZmqParties:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _gather(self, timeout: float) -> list[tuple[str, Any]]:
+        """All three parties' results; once one has failed, the others get a short grace
+        period (a frozen process would otherwise hold the caller until ``timeout``)."""
+        results: dict[int, tuple[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        while len(results) < 3:
+            waiting = [p for p in range(3) if p not in results]
+            ready = mp_connection.wait([self._conns[p] for p in waiting], timeout=0.2)
+            for p in waiting:
+                if self._conns[p] in ready or not self._procs[p].is_alive():
+                    results[p] = self._receive(p, 1.0)
+            failed = any(status == "error" for status, _ in results.values())
+            if failed and deadline > time.monotonic() + self._grace:
+                deadline = time.monotonic() + self._grace
+            if time.monotonic() > deadline:
+                for p in range(3):
+                    if p not in results:
+                        results[p] = ("error", PeerFailed("no result (process unresponsive)", PARTY_NAMES[p]))
+        return [results[p] for p in range(3)]
 
     def _receive(self, p: int, timeout: float) -> tuple[str, Any]:
         conn, proc = self._conns[p], self._procs[p]

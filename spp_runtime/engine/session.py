@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable, Protocol, TypeVar
 
 from ..encoding import FixedPoint
+from ..errors import PeerFailed, ProtocolError
 from .context import DEFAULT_MAX_MESSAGE_BYTES, PartyContext
 from .stats import CallRecord
 
@@ -24,14 +25,23 @@ class SessionTransport(Protocol):
 
     def begin_session(self, session: bytes) -> None: ...
     def end_session(self) -> None: ...
-    def abort_session(self, reason: str, session: bytes | None = None) -> None: ...
+    def abort_session(self, reason: str, session: bytes | None = None, origin: str | None = None) -> None: ...
     def send_frames(self, peer: int, frames) -> None: ...
     def recv_frames(self, peer: int, timeout: float): ...
 
 
 def describe(exc: BaseException) -> str:
-    """``Type: message`` of an error, for peers and clients."""
-    return f"{type(exc).__name__}: {exc}"
+    """``Type: message`` of an error, for peers and clients (without the peer suffix)."""
+    text = str(exc)
+    peer = getattr(exc, "peer", None)
+    if isinstance(exc, ProtocolError) and peer and text.endswith(f" (peer {peer})"):
+        text = text[: -len(f" (peer {peer})")]
+    return f"{type(exc).__name__}: {text}"
+
+
+def _origin(exc: BaseException) -> str | None:
+    """The party a failure is due to, when it is another party (a dead or failing peer)."""
+    return exc.peer if isinstance(exc, PeerFailed) else None
 
 
 def run_in_session(
@@ -47,7 +57,7 @@ def run_in_session(
     try:
         transport.begin_session(session)
     except BaseException as exc:
-        transport.abort_session(describe(exc), session=session)
+        transport.abort_session(describe(exc), session=session, origin=_origin(exc))
         raise
     try:
         ctx = PartyContext(
@@ -59,7 +69,7 @@ def run_in_session(
         out = body(ctx)
         return out, list(ctx.calls)
     except BaseException as exc:
-        transport.abort_session(describe(exc))
+        transport.abort_session(describe(exc), origin=_origin(exc))
         raise
     finally:
         transport.end_session()

@@ -135,7 +135,7 @@ class ZmqTransport(Transport):
         self._inbox: dict[int, deque] = {p: deque() for p in peers}
         self._pending: OrderedDict[bytes, dict[int, deque]] = OrderedDict()
         self._closed: OrderedDict[bytes, None] = OrderedDict()
-        self._aborts: dict[bytes, tuple[int, str]] = {}
+        self._aborts: dict[bytes, tuple[int, str, str]] = {}
         self._events: deque = deque()
 
     # -- connection state -------------------------------------------------------------------
@@ -212,15 +212,17 @@ class ZmqTransport(Transport):
         for p in self._links:
             self._inbox[p] = deque()
 
-    def abort_session(self, reason: str, session: bytes | None = None) -> None:
+    def abort_session(self, reason: str, session: bytes | None = None, origin: str | None = None) -> None:
         """Tell both peers this party gave up a session (default: the current one).
 
         ``reason`` is shown to the peers and their clients: it must name the problem only.
+        ``origin`` names the party at fault when it is not this one (e.g. a peer that died).
         """
         session = session if session is not None else self._session
         if session is None:
             return
-        msg = {"ctl": "abort", "s": session, "reason": reason[:500]}
+        msg = {"ctl": "abort", "s": session, "reason": reason[:500],
+               "origin": origin or PARTY_NAMES[self.party]}
         for p in self._links:
             if self._links[p].up:
                 self._send_control(p, msg)
@@ -287,13 +289,16 @@ class ZmqTransport(Transport):
     def _raise_if_broken(self) -> None:
         if self._session is None:
             return
-        abort = self._aborts.get(self._session)
-        if abort is not None:
-            p, reason = abort
-            raise PeerFailed(f"gave up the run: {reason}", PARTY_NAMES[p])
         for p, link in self._links.items():
             if not link.up or self._epoch(p) != self._session_epochs[p]:
                 raise PeerFailed("connection lost (process stopped or network failed)", PARTY_NAMES[p])
+        abort = self._aborts.get(self._session)
+        if abort is not None:
+            p, reason, origin = abort
+            sender = PARTY_NAMES[p]
+            if origin == sender or origin not in PARTY_NAMES:
+                raise PeerFailed(f"gave up the run: {reason}", sender)
+            raise PeerFailed(f"{reason} (reported by {sender})", origin)
 
     def _send_control(self, peer: int, msg: dict) -> None:
         self._dealers[peer].send(msgpack.packb(msg, use_bin_type=True))
@@ -301,7 +306,7 @@ class ZmqTransport(Transport):
     def _pump(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for traffic, then sort everything that arrived."""
         ready = dict(self._poller.poll(max(0, int(timeout_s * 1000))))
-        for sock in ready:
+        for sock in sorted(ready, key=lambda s: s is self._router):  # link events first
             if sock is self._router:
                 self._drain_router()
             else:
@@ -357,7 +362,8 @@ class ZmqTransport(Transport):
             self._hellos[p] += 1
         elif kind == "abort" and isinstance(msg.get("s"), bytes):
             if msg["s"] not in self._closed:
-                self._aborts.setdefault(msg["s"], (p, str(msg.get("reason", "no reason given"))))
+                reason = str(msg.get("reason", "no reason given"))
+                self._aborts.setdefault(msg["s"], (p, reason, str(msg.get("origin"))))
                 while len(self._aborts) > _MAX_CLOSED_SESSIONS:
                     self._aborts.pop(next(iter(self._aborts)))
         elif kind == "cmd" and isinstance(msg.get("body"), dict):
