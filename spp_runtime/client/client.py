@@ -119,6 +119,10 @@ class Client:
             for p, link in self._links.items():
                 if link.refused and not link.up:
                     raise ServerUnavailable(f"{PARTY_NAMES[p]} at {link.url}: {link.refused}")
+                if link.ever_up and not link.up:
+                    raise ServerUnavailable(
+                        f"lost the connection to {PARTY_NAMES[p]} at {link.url} (server stopped or unreachable)"
+                    )
             if all(link.up for link in self._links.values()):
                 return
             left = deadline - time.monotonic()

@@ -105,18 +105,27 @@ def up(
         ensure_default_keys(cfg)
     _check_ports(cfg)
     (run_dir / STATE_FILE).write_text(json.dumps({"config": str(cfg_path), "started": time.time()}))
+    procs = {}
     for p, pc in enumerate(cfg.parties):
         log_path = run_dir / f"{pc.name}.log"
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
+            procs[pc.name] = proc = subprocess.Popen(
                 [sys.executable, "-m", "spp_runtime", "server", "--party", str(p), "--config", str(cfg_path)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True,
             )
         (run_dir / f"{pc.name}.pid").write_text(f"{proc.pid}\n")
     try:
-        _wait_ready(run_dir, cfg, wait_s if wait_s is not None else cfg.timeouts.connect_s + 10)
+        _wait_ready(run_dir, cfg, procs, wait_s if wait_s is not None else cfg.timeouts.connect_s + 10)
     except BaseException:
+        for proc in procs.values():  # the handles, not the pid files: no exec race
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         down(run_dir)
         raise
     return status(run_dir)
@@ -252,15 +261,17 @@ def _check_ports(cfg: ClusterConfig) -> None:
             s.close()
 
 
-def _wait_ready(run_dir: Path, cfg: ClusterConfig, wait_s: float) -> None:
+def _wait_ready(run_dir: Path, cfg: ClusterConfig, procs: dict[str, subprocess.Popen], wait_s: float) -> None:
     from ..client import Client
 
     deadline = time.monotonic() + wait_s
     with Client(cfg) as client:
         while True:
-            for s in _servers(run_dir):
-                if not s.alive:
-                    raise ClusterError(f"{s.name} exited during start-up:\n{_tail(s.log)}")
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    raise ClusterError(
+                        f"{name} exited during start-up (code {proc.returncode}):\n{_tail(run_dir / f'{name}.log')}"
+                    )
             try:
                 client.connect(timeout=1.0)
                 answers = client.status(timeout=2.0)

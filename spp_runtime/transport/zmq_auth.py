@@ -28,6 +28,7 @@ class KeyAuthenticator(ThreadAuthenticator):
     def __init__(self, zctx: zmq.Context, identities: Mapping[bytes, str]) -> None:
         super().__init__(zctx, log=logging.getLogger(__name__ + ".zap"))
         self._identities = dict(identities)
+        self._refused: set[bytes] = set()
 
     def start(self) -> None:
         super().start()
@@ -36,7 +37,9 @@ class KeyAuthenticator(ThreadAuthenticator):
     # credentials provider protocol of pyzmq: callback(domain, z85 key) -> bool
     def callback(self, domain: str, key: bytes) -> bool:
         known = key in self._identities
-        if not known:
+        if not known and key not in self._refused:
+            if len(self._refused) < 1000:  # log each key once (clients retry every second)
+                self._refused.add(key)
             log.warning("refused a connection with an unknown CURVE key %s", key.decode())
         return known
 

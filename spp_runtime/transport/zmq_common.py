@@ -94,12 +94,11 @@ class LinkMonitor:
                 return "down"
             return None
         if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-            self.refused = "it refused our key (our public key is not in its config)"
+            reason = "it refused our key (our public key is not in its config)"
         else:
-            self.refused = (
-                "the CURVE handshake failed (its key is not the public key in our config)"
-            )
-        return "refused"
+            reason = "the CURVE handshake failed (its key is not the public key in our config)"
+        first, self.refused = self.refused != reason, reason
+        return "refused" if first else None  # reconnect attempts repeat it: report once
 
     def drain(self) -> list[str]:
         """Process every pending event."""
