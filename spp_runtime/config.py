@@ -35,10 +35,11 @@ the run directory). Every validation error names the file and the field.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import PARTY_NAMES
 from .encoding import FixedPoint
@@ -110,7 +111,7 @@ class ClusterConfig:
     def client_secret_key(self, name: str) -> Path:
         return secret_path(self.key_dir, name)
 
-    def with_ports(self, ports: tuple[int, int, int]) -> "ClusterConfig":
+    def with_ports(self, ports: tuple[int, int, int]) -> ClusterConfig:
         """The same cluster listening on other ports (tests, temporary clusters)."""
         parties = tuple(replace(p, port=int(port)) for p, port in zip(self.parties, ports))
         return replace(self, parties=parties)  # type: ignore[arg-type]
@@ -155,8 +156,8 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
     allowed = clients.get("allowed", [])
     if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
         v.fail("clients.allowed", "must be a list of key names")
-    for a in allowed:
-        v.check(lambda: check_name(a), "clients.allowed")
+    for name in allowed:
+        v.check(check_name, name, "clients.allowed")
     default_client = clients.get("default")
     if default_client is not None and default_client not in allowed:
         v.fail("clients.default", f"{default_client!r} is not in clients.allowed")
@@ -218,9 +219,9 @@ class _Validator:
     def fail(self, field: str, problem: str) -> None:
         raise ConfigError(f"{self.source}: {field}: {problem}")
 
-    def check(self, fn: Callable[[], Any], field: str) -> None:
+    def check(self, fn: Callable[[str], Any], arg: str, field: str) -> None:
         try:
-            fn()
+            fn(arg)
         except ConfigError as exc:
             self.fail(field, str(exc))
 

@@ -206,7 +206,7 @@ def test_a_server_with_the_wrong_key_is_refused_and_named(tmp_path):
 
 def _spp(*args, env=None):
     return subprocess.run([sys.executable, "-m", "spp_runtime", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+                          check=False, timeout=120, env={**os.environ, **(env or {})})
 
 
 def test_cluster_up_status_down_commands(tmp_path):
@@ -238,7 +238,7 @@ def test_default_config_cluster_generates_its_keys(tmp_path):
 
 
 def test_bench_and_demo_commands_against_a_running_cluster(cluster, tmp_path):
-    cfg, d = cluster
+    _, d = cluster
     out = tmp_path / "bench.json"
     res = _spp("bench", "--config", str(d / "cluster.toml"), "--protocols", "matmul,mul",
                "--dims", "8x4,16x8", "--json", str(out), "--matmul-speed")

@@ -12,14 +12,19 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
-
 from helpers import inputs
+
 from spp_runtime.engine.remote import ZmqParties, free_ports, run_zmq
 from spp_runtime.errors import PeerFailed, PeerTimeout
 from spp_runtime.keys import generate, load_pair, load_public, public_path, secret_path
 from spp_runtime.transport import wire
 from spp_runtime.transport.zmq_common import ZmqOptions
-from spp_runtime.transport.zmq_transport import ClientRequest, ConnectError, PeerAddress, ZmqTransport
+from spp_runtime.transport.zmq_transport import (
+    ClientRequest,
+    ConnectError,
+    PeerAddress,
+    ZmqTransport,
+)
 
 pytestmark = pytest.mark.network
 
@@ -118,7 +123,8 @@ def test_wire_byte_model_matches_kernel_tcp_counters(zmq_parties):
 
 
 def _tcp_bytes_sent_to(port):
-    out = subprocess.run(["ss", "-tinH", "dst", f"127.0.0.1:{port}"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ss", "-tinH", "dst", f"127.0.0.1:{port}"], capture_output=True, text=True,
+                         check=True).stdout
     return sum(int(m) for m in re.findall(r"bytes_sent:(\d+)", out))
 
 

@@ -9,7 +9,8 @@ recorded call as the servers counted them (input upload and output download excl
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -12,8 +12,8 @@ import click
 from rich.table import Table
 
 from ..errors import SppError
-from .console import console as make_console
 from ..server import cluster as cl
+from .console import console as make_console
 
 
 @click.command("bench")

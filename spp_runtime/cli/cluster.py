@@ -8,8 +8,8 @@ import click
 from rich.table import Table
 
 from ..errors import SppError
-from .console import console as make_console
 from ..server import cluster as cl
+from .console import console as make_console
 
 _config = click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                        default=None, help="Cluster config (TOML); default: the embedded loopback config.")

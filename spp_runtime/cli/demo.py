@@ -9,8 +9,8 @@ import click
 import numpy as np
 
 from ..errors import SppError
-from .console import console as make_console
 from ..server import cluster as cl
+from .console import console as make_console
 
 
 @click.command("demo")

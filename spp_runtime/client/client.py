@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import zmq
@@ -95,7 +96,7 @@ class Client:
             self._which[self._socks[p]] = ("data", p)
             self._which[self._links[p].socket] = ("monitor", p)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -158,8 +159,11 @@ class Client:
         job = os.urandom(8).hex()
         fxp = self.cfg.fxp
         shapes, shares0, shares1 = {}, {}, {}
+        limit = self.cfg.max_message_bytes
         for name, value in inputs.items():
             ring = np.asarray(value, dtype=DTYPE) if encoded else fxp.encode(value, name=f"input {name!r}")
+            if ring.nbytes > limit:
+                raise ValueError(f"input {name!r} is {ring.nbytes} bytes; the servers accept at most {limit}")
             shapes[name] = ring.shape
             shares0[name], shares1[name] = share(ring)
         t0 = time.perf_counter()
@@ -254,4 +258,4 @@ def _root(errors: Mapping[str, str], replies: Mapping[int, Any], lost: Mapping[i
     for p, r in sorted(replies.items()):
         if not r.ok and r.error_type not in ("PeerFailed", "PeerTimeout"):
             return PARTY_NAMES[p]
-    return sorted(errors)[0] if errors else None
+    return min(errors) if errors else None

@@ -11,16 +11,17 @@ pickle, so a program must be a module-level function (or a ``functools.partial``
 from __future__ import annotations
 
 import multiprocessing as mp
-from multiprocessing import connection as mp_connection
 import os
 import shutil
 import socket
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import connection as mp_connection
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .. import PARTY_NAMES
 from ..encoding import FixedPoint
@@ -78,7 +79,7 @@ class ZmqParties:
 
     @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self._procs]
+        return [p.pid for p in self._procs if p.pid is not None]
 
     def run(
         self,
@@ -118,7 +119,7 @@ class ZmqParties:
         self._conns, self._procs = [], []
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __enter__(self) -> "ZmqParties":
+    def __enter__(self) -> ZmqParties:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -191,7 +192,7 @@ class _Bound:
         return self.program(ctx, *self.args, **self.kwargs)
 
 
-def free_ports(n: int) -> tuple[int, ...]:
+def free_ports(n: int = 3) -> Any:
     """``n`` TCP ports on loopback that were free a moment ago."""
     socks = []
     try:
@@ -256,6 +257,6 @@ def _portable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
-    except Exception:
+    except Exception:  # noqa: BLE001 - anything unpicklable is replaced by its text
         tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return RuntimeError(tb)

@@ -8,7 +8,8 @@ message, which never carry secrets), so they stop at once with an error naming i
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from ..encoding import FixedPoint
 from ..errors import PeerFailed, ProtocolError

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 import signal
 import socket
 import subprocess
 import sys
 import time
+import tomllib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import tomli_w
 

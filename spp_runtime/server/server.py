@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

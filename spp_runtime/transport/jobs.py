@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -237,7 +238,7 @@ def _header(frames: Sequence, what: str, peer: str | None = None) -> dict:
         raise BadRequest(f"empty {what}", peer)
     try:
         header = msgpack.unpackb(_frame_buf(frames[0]), raw=False)
-    except Exception as exc:  # msgpack raises several unrelated types
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise BadRequest(f"malformed {what} header ({type(exc).__name__})", peer) from None
     if not isinstance(header, dict):
         raise BadRequest(f"{what} header is not a map", peer)

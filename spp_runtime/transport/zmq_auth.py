@@ -10,7 +10,7 @@ proved possession of, never by anything it claims in a message.
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
@@ -50,6 +50,7 @@ class KeyAuthenticator(ThreadAuthenticator):
 def sender_identity(frame: zmq.Frame) -> str | None:
     """The authenticated identity of the connection a received frame came in on."""
     try:
-        return frame.get("User-Id")
+        value = frame.get("User-Id")
     except zmq.ZMQError:
         return None
+    return value if isinstance(value, str) else None

@@ -48,7 +48,7 @@ def configure(sock: zmq.Socket, opts: ZmqOptions) -> None:
 
 def curve_dealer(
     zctx: zmq.Context, public: bytes, secret: bytes, server_key: bytes, url: str, opts: ZmqOptions
-) -> tuple[zmq.Socket, "LinkMonitor"]:
+) -> tuple[zmq.Socket, LinkMonitor]:
     """A DEALER that authenticates to the server holding ``server_key`` at ``url``."""
     sock = zctx.socket(zmq.DEALER)
     configure(sock, opts)

@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import msgpack
 import zmq
@@ -376,6 +377,6 @@ def _peek(frame: Any) -> dict | None:
     """The msgpack map in a header frame, or None if it is not one."""
     try:
         obj = msgpack.unpackb(frame.buffer if hasattr(frame, "buffer") else frame, raw=False)
-    except Exception:  # msgpack raises several unrelated types
+    except (ValueError, TypeError, msgpack.UnpackException):
         return None
     return obj if isinstance(obj, dict) else None
