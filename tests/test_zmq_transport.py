@@ -119,7 +119,7 @@ def test_wire_byte_model_matches_kernel_tcp_counters(zmq_parties):
     setup = wire.wire_size(wire.encode(b"s" * 8, 0, 1, [np.zeros(16, np.uint8)]))[1]
     model = stats.wire_per_link["p0->p1"] + stats.wire_per_link["p2->p1"] + setup
     assert stats.bytes_per_link == {"p0->p1": 8 * n0, "p2->p1": 8 * n2}
-    assert 0 <= (after - before) - model <= 200  # heartbeats may add a few tiny frames
+    assert 0 <= (after - before) - model <= 200  # equal, unless a heartbeat fell inside the run
 
 
 def _tcp_bytes_sent_to(port):

@@ -187,12 +187,19 @@ class Client:
         replies: dict[int, Any] = {}
         lost: dict[int, str] = {}
         deadline = time.monotonic() + timeout
+        grace = self.cfg.timeouts.heartbeat_timeout_s + 1.0
+        failing = False
         while len(replies) + len(lost) < 3:
+            if not failing and any(isinstance(r, jobs.JobReply) and not r.ok for r in replies.values()):
+                # A failed job fails everywhere within moments; a server that does not
+                # answer by then never started it (e.g. it is cut off from P0).
+                failing = True
+                deadline = min(deadline, time.monotonic() + grace)
             left = deadline - time.monotonic()
             if left <= 0:
                 missing = [PARTY_NAMES[p] for p in range(3) if p not in replies and p not in lost]
-                lost.update({p: f"no reply within {timeout:g} s" for p in range(3)
-                             if p not in replies and p not in lost})
+                why = "no reply after the others failed" if failing else f"no reply within {timeout:g} s"
+                lost.update({p: why for p in range(3) if p not in replies and p not in lost})
                 if want_status:
                     raise ServerUnavailable(f"no status reply from {', '.join(missing)} within {timeout:g} s")
                 break
@@ -251,10 +258,11 @@ def _error_text(reply: jobs.JobReply) -> str:
 
 
 def _root(errors: Mapping[str, str], replies: Mapping[int, Any], lost: Mapping[int, str]) -> str | None:
-    """The server where the failure started: one that lost its link, else one whose error is
-    not a consequence of another party failing."""
-    if lost:
-        return PARTY_NAMES[min(lost)]
+    """The server where the failure started: one we lost the connection to, else one whose
+    error is not a consequence of another party failing."""
+    gone = [p for p, why in lost.items() if why.startswith("connection lost")]
+    if gone:
+        return PARTY_NAMES[min(gone)]
     for p, r in sorted(replies.items()):
         if not r.ok and r.error_type not in ("PeerFailed", "PeerTimeout"):
             return PARTY_NAMES[p]

@@ -217,7 +217,15 @@ def cluster_for(
     if config is not None:
         yield load(config)
         return
-    if any(s.alive for s in _servers(run_dir)):
+    servers = _servers(run_dir)
+    if any(s.alive for s in servers):
+        dead = [s.name for s in servers if not s.alive] + [
+            n for n in PARTY_NAMES if n not in {s.name for s in servers}]
+        if dead:
+            raise ClusterError(
+                f"the cluster in {run_dir} is missing {', '.join(dead)} (see its log); "
+                f"restart it: spp cluster down --run-dir {run_dir} && spp cluster up --run-dir {run_dir}"
+            )
         yield _state_config(run_dir)
         return
     echo(f"No cluster running from {run_dir}; starting a local one.")
@@ -253,6 +261,7 @@ def _check_ports(cfg: ClusterConfig) -> None:
     for pc in cfg.parties:
         host = "0.0.0.0" if pc.bind in ("*", "0.0.0.0") else pc.bind
         s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ does: TIME_WAIT is fine
         try:
             s.bind((host, pc.port))
         except OSError as exc:
