@@ -131,6 +131,7 @@ class ZmqTransport(Transport):
             self._poller.register(link.socket, zmq.POLLIN)
             self._monitor_of[link.socket] = p
         self._hellos = {p: 0 for p in peers}
+        self._hello_since_up = {p: False for p in peers}  # a restarted peer says hello again
         self._session: bytes | None = None
         self._session_epochs: dict[int, tuple[int, int]] = {}
         self._inbox: dict[int, deque] = {p: deque() for p in peers}
@@ -142,7 +143,7 @@ class ZmqTransport(Transport):
     # -- connection state -------------------------------------------------------------------
     def connected(self, peer: int) -> bool:
         """Both directions with ``peer`` are up: our handshake done and its hello received."""
-        return self._links[peer].up and self._hellos[peer] > 0
+        return self._links[peer].up and self._hello_since_up[peer]
 
     def peer_status(self) -> dict[str, str]:
         """A readable state per peer ("connected", "connecting", or why it was refused)."""
@@ -317,6 +318,7 @@ class ZmqTransport(Transport):
                         self._send_control(p, {"ctl": "hello"})
                         log.info("%s: link to %s is up", PARTY_NAMES[self.party], PARTY_NAMES[p])
                     elif ev == "down":
+                        self._hello_since_up[p] = False
                         log.warning("%s: lost the connection to %s", PARTY_NAMES[self.party], PARTY_NAMES[p])
                     elif ev == "refused":
                         log.error("%s: %s at %s: %s", PARTY_NAMES[self.party], PARTY_NAMES[p],
@@ -361,6 +363,7 @@ class ZmqTransport(Transport):
         kind = msg.get("ctl")
         if kind == "hello":
             self._hellos[p] += 1
+            self._hello_since_up[p] = True
         elif kind == "abort" and isinstance(msg.get("s"), bytes):
             if msg["s"] not in self._closed:
                 reason = str(msg.get("reason", "no reason given"))
