@@ -159,6 +159,49 @@ class SharedTensor:
 
         return square(self)
 
+    # -- nonlinear functions (protocols; ``variant`` picks ours or the paper's) ----------------
+    def relu(self, variant: str = "default") -> "SharedTensor":
+        from .protocols.compare import relu
+
+        return relu(self, variant)
+
+    def exp(self, variant: str = "default") -> "SharedTensor":
+        from .protocols.exponential import exp
+
+        return exp(self, variant)
+
+    def sigmoid(self, variant: str = "default") -> "SharedTensor":
+        from .protocols.activations import sigmoid
+
+        return sigmoid(self, variant)
+
+    def tanh(self, variant: str = "default") -> "SharedTensor":
+        from .protocols.activations import tanh
+
+        return tanh(self, variant)
+
+    def softmax(self, axis: int = -1, variant: str = "default") -> "SharedTensor":
+        from .protocols.softmax import softmax
+
+        return softmax(self, axis, variant)
+
+    def softmax_relu(self, axis: int = -1) -> "SharedTensor":
+        from .protocols.softmax import softmax_relu
+
+        return softmax_relu(self, axis)
+
+    def reciprocal(self, variant: str = "default") -> "SharedTensor":
+        from .protocols.division import reciprocal
+
+        return reciprocal(self, variant)
+
+    def __truediv__(self, other: Any) -> "SharedTensor":
+        if isinstance(other, SharedTensor):
+            from .protocols.division import divide
+
+            return divide(self, other)
+        return self.mul_public(1.0 / np.asarray(other, dtype=np.float64))
+
     # -- shape operations (local) -----------------------------------------------------------
     def reshape(self, *shape: Any) -> "SharedTensor":
         return self._local(lambda s: s.reshape(*shape))

@@ -15,7 +15,7 @@ def _fixed(bit):
     return bit.mul_int(bit.ctx.fxp.scale)
 
 
-def _division_inputs(shape: Shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _division_inputs(shape: Shape, rng: np.random.Generator, variant: str = "default") -> dict[str, np.ndarray]:
     b = rng.uniform(1.0, 64.0, size=shape)
     return {"a": b * rng.uniform(0.0, 0.99, size=shape), "b": b}  # a < b: SecureNN's range
 
@@ -50,7 +50,7 @@ CASES = (
     ),
     BenchCase(
         name="reciprocal",
-        make_inputs=lambda shape, rng: {"b": np.exp(rng.uniform(np.log(0.01), np.log(64), size=shape))},
+        make_inputs=lambda shape, rng, variant="default": {"b": np.exp(rng.uniform(np.log(0.01), np.log(64), size=shape))},
         program=lambda ctx, t, v: division.reciprocal(t["b"], v),
         reference=lambda b: 1 / b,
         tolerance=1e-2,

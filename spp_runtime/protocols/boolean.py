@@ -16,8 +16,8 @@ band_fanout (x & y_k)       1       2 + 2 per   1 per product; x is opened once 
 and_private (x@P0 & y@P1)   1       1 per x, 1  1 per product
                                     per y
 b2a (bit -> ring 0/1)       1       1 + 1       64 (ring share of r)
-select_bits (b ? x : y)     1       1+1 bits    128 (ring shares of r and a*r)
-                                    + 64+64
+select_bits (b ? x : y)     1       1+1 bits    128 (ring shares of r and a*r):
+                                    + 64+64     32.25 B per element in all
 ==========================  ======  ==========  ==========================================
 
 Security. In ``band`` the primaries open ``x ^ a`` and ``y ^ b`` for triple bits they do
@@ -337,3 +337,37 @@ def select_bits(b: BitTensor, x: SharedTensor, y: SharedTensor | None = None) ->
         bw = bw + z * e
     out = SharedTensor(ctx, bw)
     return out if y is None else out + y
+
+
+# -- addition of two privately held numbers, bit by bit ----------------------------------
+@protocol("add_private")
+def add_private(ctx: PartyContext, a: np.ndarray | None, b: np.ndarray | None, shape: tuple[int, ...], nbits: int) -> BitTensor:
+    """XOR shares of the low ``nbits`` bits of a + b, where P0 holds a and P1 holds b (uint64).
+
+    Generate/propagate bits (one round of private ANDs), then a Sklansky parallel prefix
+    (ceil(log2 nbits) rounds, the propagate bit opened once per node for both ANDs), then
+    ``s_i = p_i ^ c_i``. Used to decompose small shared integers into bits.
+    """
+    bshape = shape + (nbits,)
+    shifts = np.arange(nbits, dtype=DTYPE)
+    own = a if ctx.party == 0 else b
+    bits = None if ctx.is_helper else ((own[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    eye = np.arange(nbits)
+    g = and_private(ctx, bits if ctx.party == 0 else None, bits if ctx.party == 1 else None, (eye, eye), shape, nbits, nbits)
+    p = BitTensor.local(ctx, bits, bshape)
+    G, P = g, p
+    level = 1
+    while level < nbits:
+        idx = np.array([i for i in range(nbits) if (i // level) % 2 == 1])
+        src = (idx // level) * level - 1
+        t_g, t_p = band_fanout(P[..., idx], [(Ellipsis, G[..., src]), (Ellipsis, P[..., src])])
+        if not ctx.is_helper:
+            g_new, p_new = G.share.copy(), P.share.copy()
+            g_new[..., idx] ^= t_g.share
+            p_new[..., idx] = t_p.share
+            G, P = BitTensor(ctx, g_new), BitTensor(ctx, p_new)
+        level *= 2
+    if ctx.is_helper:
+        return BitTensor(ctx, None, bshape)
+    carries = np.concatenate([np.zeros(shape + (1,), np.uint8), G.share[..., :-1]], axis=-1)
+    return BitTensor(ctx, p.share ^ carries)

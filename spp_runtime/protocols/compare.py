@@ -93,15 +93,28 @@ _PI, _PJ, _NG, _NP = _product_index()
 
 def carry_out(x: SharedTensor) -> BitTensor:
     """XOR shares of the carry out of (x0 mod 2^63) + (x1 mod 2^63). 6 rounds."""
+    return carry_and_top(x, with_top=False)[0]
+
+
+def carry_and_top(x: SharedTensor, with_top: bool) -> tuple[BitTensor, BitTensor | None]:
+    """The carry out of the low 63 bits and, if asked, ``g63 = a63 & b63`` (the AND of the
+    two shares' top bits) from the same first round. 6 rounds."""
     ctx = x.ctx
     shape = x.shape
     if ctx.is_helper:
         mono_x = mono_y = None
     else:
-        mono = _monomials(_bits_of(x.share, 63))
+        bits = _bits_of(x.share, 64)
+        mono = _monomials(bits[..., :63])
+        if with_top:
+            mono = np.concatenate([mono, bits[..., 63:64]], axis=-1)
         mono_x, mono_y = (mono, None) if ctx.party == 0 else (None, mono)
-    n_mono = 3 * N_GROUPS + 1
-    prods = and_private(ctx, mono_x, mono_y, (_PI, _PJ), shape, n_mono, n_mono)
+    n_mono = 3 * N_GROUPS + 1 + int(with_top)
+    pi, pj = (_PI, _PJ) if not with_top else (np.append(_PI, n_mono - 1), np.append(_PJ, n_mono - 1))
+    prods = and_private(ctx, mono_x, mono_y, (pi, pj), shape, n_mono, n_mono)
+    top = prods[..., -1] if with_top else None
+    if with_top:
+        prods = prods[..., :-1]
     # G of each group: XOR of its three G products (bit 62: its single product).
     g_prod = prods[..., : 3 * N_GROUPS]
     if ctx.is_helper:
@@ -117,9 +130,10 @@ def carry_out(x: SharedTensor) -> BitTensor:
         P_groups[..., 1:] ^= cross[..., 0] ^ cross[..., 1]
         P_groups[..., 0] = 0  # the P of the group holding bit 0 is never used
         P_top = mono[..., 3 * N_GROUPS :]  # a62 (P0) or b62 (P1): p62 = a62 ^ b62
+        P_top = P_top[..., :1]
         G = BitTensor(ctx, np.concatenate([G_groups, G_top], axis=-1))
         P = BitTensor(ctx, np.concatenate([P_groups, P_top], axis=-1))
-    return _carry_tree(G, P)
+    return _carry_tree(G, P), top
 
 
 def _carry_tree(G: BitTensor, P: BitTensor) -> BitTensor:

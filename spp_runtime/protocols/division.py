@@ -96,9 +96,19 @@ def reciprocal(b: SharedTensor, variant: str = "default", lo: int = DEFAULT_LO, 
     if variant == "securenn":
         one = SharedTensor.public(b.ctx, np.ones(b.shape))
         return long_division(one, b, int_bits=max(0, -lo))
+    return reciprocal_fine(b, b.ctx.fxp.frac_bits, lo, hi)
+
+
+@protocol("reciprocal_fine")
+def reciprocal_fine(b: SharedTensor, out_bits: int, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> SharedTensor:
+    """1/b with ``out_bits`` fractional bits (up to SCALE_BITS), for callers that multiply
+    the result on and want to keep its precision (softmax's 1/sum)."""
+    if not b.ctx.fxp.frac_bits <= out_bits <= SCALE_BITS:
+        raise ValueError(f"out_bits must be in [frac_bits, {SCALE_BITS}]")
     c = octave_scale(b, lo, hi)
     bn = _scaled_product(b, c)
-    return _scaled_product(_newton_reciprocal(bn), c)
+    y = _newton_reciprocal(bn)
+    return truncate(mul(y, c, truncate=False), b.ctx.fxp.frac_bits + SCALE_BITS - out_bits)
 
 
 @protocol("divide")

@@ -1,0 +1,163 @@
+"""One-round evaluation of trigonometric series with helper-dealt correlations.
+
+For a period of 2^p real units (m = p + f ring bits, since 2^m divides 2^64 the residue
+x mod 2^m is shared exactly by the low m bits of the shares), the primaries hold additive
+shares r0, r1 of a random r in Z_{2^m} (r0 from the P0-P2 PRG, r1 from the P1-P2 PRG) and
+open ``c = x + r mod 2^m`` (each sends its m low bits: 4 bytes when m <= 32). With
+``theta = 2 pi r / 2^m`` the helper deals ring shares of ``sin(k theta)`` and
+``cos(k theta)`` for each harmonic k. Since x = c - r (mod 2^m),
+
+    sin(k phi_x) = sin(k phi_c) cos(k theta) - cos(k phi_c) sin(k theta)
+    cos(k phi_x) = cos(k phi_c) cos(k theta) + sin(k phi_c) sin(k theta)
+
+are linear in the dealt shares with public coefficients, so any series
+``b0 + sum_k a_k sin(k phi_x) + b_k cos(k phi_x)`` costs one round, 2 x 4 B online and
+16 B per harmonic offline per element, and one truncation.
+
+Security: c is uniform in Z_{2^m} to each primary (r is uniform and each knows only its own
+half of it); the helper receives nothing. Accuracy: the dealt values carry ``TRIG_BITS``
+fractional bits and the public coefficients ``COEF_BITS``; the rounding error is about
+``sum_k (|a_k| + |b_k|) 2^-TRIG_BITS`` plus one unit of the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..engine.context import protocol
+from ..ring import DTYPE
+from ..tensor import SharedTensor
+from .basic import truncate
+
+TRIG_BITS = 18
+COEF_BITS = 18
+
+
+@dataclass(frozen=True)
+class TrigSeries:
+    """``b0 + sum_k sin_coefs[k] sin(2 pi k x / 2^period_bits) + cos_coefs[k] cos(...)``."""
+
+    period_bits: int
+    harmonics: tuple[int, ...]
+    sin_coefs: tuple[float, ...]
+    cos_coefs: tuple[float, ...]
+    b0: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (len(self.harmonics) == len(self.sin_coefs) == len(self.cos_coefs)):
+            raise ValueError("one sine and one cosine coefficient per harmonic")
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """The series in float64 (the plaintext reference of what the protocol computes)."""
+        phi = 2 * np.pi * np.asarray(x, dtype=np.float64) / 2.0**self.period_bits
+        out = np.full(np.shape(x), self.b0)
+        for k, a, b in zip(self.harmonics, self.sin_coefs, self.cos_coefs):
+            out = out + a * np.sin(k * phi) + b * np.cos(k * phi)
+        return out
+
+
+def _encode(values: np.ndarray, bits: int) -> np.ndarray:
+    return np.rint(values * 2.0**bits).astype(np.int64).view(DTYPE)
+
+
+@protocol("trig_series")
+def trig_series(x: SharedTensor, series: TrigSeries, out_bits: int | None = None) -> SharedTensor:
+    """Evaluate ``series`` at every element of x in one round (see the module docstring).
+
+    The result has ``out_bits`` fractional bits (default: the context's) so callers that
+    keep computing (squarings) can hold extra precision.
+    """
+    ctx = x.ctx
+    f = ctx.fxp.frac_bits
+    out_f = f if out_bits is None else out_bits
+    m = series.period_bits + f
+    if not 0 < m <= 63:
+        raise ValueError(f"period of 2^{series.period_bits} needs {m} ring bits; at most 63")
+    mask = np.uint64((1 << m) - 1)
+    wire_dtype = np.uint32 if m <= 32 else np.uint64
+    ks = np.asarray(series.harmonics, dtype=np.float64)
+    nk = len(ks)
+    shape = x.shape
+    dealt_shape = shape + (2 * nk,)
+    if ctx.is_helper:
+        r = (ctx.prg(0).uint64(shape) + ctx.prg(1).uint64(shape)) & mask
+        theta = 2 * np.pi * r.astype(np.float64)[..., None] * ks / 2.0**m
+        dealt = np.concatenate([np.sin(theta), np.cos(theta)], axis=-1)
+        c0 = ctx.prg(0).uint64(dealt_shape)
+        ctx.send(1, _encode(dealt, TRIG_BITS) - c0, offline=True)
+        return SharedTensor(ctx, None, shape)
+    g = ctx.prg(2)
+    r_mine = g.uint64(shape) & mask
+    c_mine = ((x.share + r_mine) & mask).astype(wire_dtype)
+    (c_other,) = ctx.exchange(ctx.other, c_mine)
+    c = (c_mine.astype(DTYPE) + c_other.astype(DTYPE)) & mask
+    if ctx.party == 0:
+        dealt = g.uint64(dealt_shape)
+    else:
+        (dealt,) = ctx.recv(2, expect=[(dealt_shape, DTYPE)])
+    phi_c = 2 * np.pi * c.astype(np.float64)[..., None] * ks / 2.0**m
+    sc, cc = np.sin(phi_c), np.cos(phi_c)
+    a = np.asarray(series.sin_coefs)
+    b = np.asarray(series.cos_coefs)
+    # coefficient of the dealt cos(k theta) and sin(k theta) shares
+    coef_cos = a * sc + b * cc
+    coef_sin = -a * cc + b * sc
+    coefs = _encode(np.concatenate([coef_sin, coef_cos], axis=-1), COEF_BITS)
+    acc = (dealt * coefs).sum(axis=-1, dtype=DTYPE)
+    out = truncate(SharedTensor(ctx, acc), TRIG_BITS + COEF_BITS - out_f)
+    if series.b0:
+        out = out.add_ring(np.int64(round(series.b0 * 2.0**out_f)))
+    return out
+
+
+def fit_odd_reflected(fn, half_width: float, n_harmonics: int, period_bits: int) -> TrigSeries:
+    """Sine series of an odd function on [-L, L] (L = half_width), extended to period 4L by
+    reflecting about +-L, so only odd harmonics appear and coefficients decay fast.
+    ``4 L`` must equal ``2^period_bits``."""
+    period = 2.0**period_bits
+    if abs(4 * half_width - period) > 1e-12:
+        raise ValueError("the reflected period 4L must be the power of two 2^period_bits")
+    n = 1 << 15
+    t = (np.arange(n) / n - 0.5) * period
+    L = half_width
+    y = np.where(t > L, fn(2 * L - t), np.where(t < -L, fn(-2 * L - t), fn(t)))
+    ks = tuple(range(1, 2 * n_harmonics, 2))
+    w = 2 * np.pi / period
+    coefs = tuple(float(2 / n * np.sum(y * np.sin(k * w * t))) for k in ks)
+    return TrigSeries(period_bits, ks, coefs, (0.0,) * len(ks))
+
+
+def fit_interval(
+    fn, lo: float, hi: float, n_harmonics: int, period_bits: int, ridge: float = 1e-9, relative: bool = False
+) -> TrigSeries:
+    """Near-minimax series (sines and cosines) for fn on [lo, hi] only; the rest of the period
+    is left free. Weighted least squares with Lawson reweighting and a small ridge; with
+    ``relative`` the relative error is minimised instead of the absolute one."""
+    period = 2.0**period_bits
+    x = np.linspace(lo, hi, 6000)
+    w = 2 * np.pi / period
+    ks = np.arange(1, n_harmonics + 1)
+    A = np.concatenate([np.ones((x.size, 1)), np.cos(np.outer(x, ks) * w), np.sin(np.outer(x, ks) * w)], axis=1)
+    y = fn(x)
+    scale = 1.0 / np.abs(y) if relative else np.ones_like(y)
+    weights = np.full(x.size, 1.0 / x.size)
+    for _ in range(60):
+        ws = np.sqrt(weights) * scale
+        Aw = A * ws[:, None]
+        coef = np.linalg.solve(Aw.T @ Aw + ridge * np.eye(A.shape[1]), Aw.T @ (y * ws))
+        err = np.abs(A @ coef - y) * scale
+        weights = weights * (err + 1e-15)
+        weights /= weights.sum()
+    nk = len(ks)
+    return TrigSeries(
+        period_bits, tuple(int(k) for k in ks), tuple(coef[1 + nk :]), tuple(coef[1 : 1 + nk]), float(coef[0])
+    )
+
+
+def series_error(series: TrigSeries, fn, lo: float, hi: float) -> float:
+    """Max |series - fn| on [lo, hi] (float64, no fixed-point effects)."""
+    x = np.linspace(lo, hi, 20001)
+    return float(np.max(np.abs(series.evaluate(x) - fn(x))))

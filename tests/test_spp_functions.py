@@ -1,0 +1,207 @@
+"""The S++ functions: accuracy bars (default variant over the whole range, the paper's
+variant on its documented range), saturation, exact costs, emulation agreement."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers import inputs
+from spp_runtime.engine.local import run_local
+from spp_runtime.protocols import approximations as ap
+from spp_runtime.protocols import emulate, spp_paper
+from spp_runtime.protocols.activations import (
+    sigmoid, sigmoid_grad, sigmoid_grad_from_output, tanh, tanh_grad, tanh_grad_from_output,
+)
+from spp_runtime.protocols.exponential import exp, exp_nonpositive, exp_reference, taylor_exp
+from spp_runtime.protocols.fourier import trig_series
+from spp_runtime.protocols.softmax import softmax, softmax_relu
+
+
+def sig(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def adversarial_1d(rng):
+    """Random values on [-64, 64], points at and around every threshold, and huge values."""
+    around = np.concatenate([t + np.array([-1e-4, -2**-16, 0, 2**-16, 1e-4]) for t in (-16, -8, -4, 0, 4, 8, 16)])
+    return np.concatenate([rng.uniform(-64, 64, 3000), np.linspace(-10, 10, 2001), around,
+                           [1e6, -1e6, 2.0**40, -(2.0**40), 64, -64]])
+
+
+def run1(fn, x):
+    def prog(ctx):
+        return fn(inputs(ctx, x)).reveal()
+
+    run = run_local(prog)
+    return run.outputs[0], run
+
+
+def test_trig_series_matches_its_plaintext_and_costs_one_round(rng):
+    series = ap.sigmoid_series()
+    x = rng.uniform(-20, 20, 64)
+    got, run = run1(lambda t: trig_series(t, series), x)
+    assert np.max(np.abs(got - series.evaluate(x))) < 5e-5
+    (st,) = run.top("trig_series")
+    k = len(series.harmonics)
+    assert st.rounds == 1
+    assert st.bytes_per_link == {"p0->p1": 4 * 64, "p1->p0": 4 * 64, "p2->p1": 16 * k * 64}
+
+
+@pytest.mark.parametrize(
+    "fn, ref, bar",
+    [
+        (sigmoid, sig, 1e-3),
+        (tanh, np.tanh, 1e-3),
+        (sigmoid_grad, lambda x: sig(x) * (1 - sig(x)), 1e-3),
+        (tanh_grad, lambda x: 1 - np.tanh(x) ** 2, 1e-3),
+    ],
+)
+def test_default_activations_meet_the_bar_on_the_whole_range(rng, fn, ref, bar):
+    x = adversarial_1d(rng)
+    got, _ = run1(fn, x)
+    assert np.max(np.abs(got - ref(x))) <= bar
+    far = np.abs(x) > 20
+    assert np.all(np.abs(got[far] - ref(x)[far]) <= 1e-6 + 2**-16)  # exact saturation
+
+
+def test_default_activation_costs(rng):
+    n = 64
+    x = rng.uniform(-10, 10, n)
+
+    def prog(ctx):
+        t = inputs(ctx, x)
+        s, h = sigmoid(t), tanh(t)
+        sigmoid_grad(t)
+        tanh_grad(t)
+        sigmoid_grad_from_output(s)
+        tanh_grad_from_output(h)
+
+    st = {s.name: s for s in run_local(prog).top()}
+    per = {k: v.bytes_total / n for k, v in st.items()}
+    assert st["sigmoid"].rounds == 8 and st["tanh"].rounds == 8
+    assert st["sigmoid_grad"].rounds == 9 and st["tanh_grad"].rounds == 9
+    # comparisons 2 x 71.875, series 8 + 16 K, selects 2 x 32.25
+    assert per["sigmoid"] == 2 * 71.875 + 8 + 16 * 7 + 2 * 32.25
+    assert per["tanh"] == 2 * 71.875 + 8 + 16 * 14 + 2 * 32.25
+    assert per["sigmoid_grad"] == per["sigmoid"] + 24 and per["tanh_grad"] == per["tanh"] + 24
+    assert per["sigmoid_grad_from_output"] == 24 and st["sigmoid_grad_from_output"].rounds == 1
+    assert per["tanh_grad_from_output"] == 24 and st["tanh_grad_from_output"].rounds == 1
+    assert max(per["sigmoid"], per["tanh"], per["sigmoid_grad"], per["tanh_grad"]) <= 2520 / 5
+
+
+def test_default_exp_accuracy_and_saturation(rng):
+    x = np.concatenate([rng.uniform(-20, 20, 4000), np.linspace(-5, 16, 4001),
+                        [16.0, 16 + 2**-16, -16.0, -16 - 2**-16, 1e5, -1e5, 0.0]])
+    got, run = run1(exp, x)
+    ref = exp_reference(x)
+    rel_zone = (x >= -3) & (x <= 16)
+    assert np.max(np.abs(got - ref)[rel_zone] / ref[rel_zone]) <= 1e-3
+    assert np.max(np.abs(got - ref)[x < -3]) <= 1e-4
+    assert np.all(got[x > 16] == pytest.approx(math.exp(16), rel=1e-9))
+    assert np.all(got[x < -16] == 0.0)
+    (st,) = run.top("exp")
+    assert st.rounds == 20 and st.bytes_total / x.size < 500
+
+
+def test_exp_nonpositive_for_softmax(rng):
+    z = np.concatenate([-rng.exponential(4, 3000), [0.0, -16.0, -16 - 2**-16, -1e6]])
+    got, run = run1(exp_nonpositive, z)
+    assert np.max(np.abs(got - np.where(z < -16, 0.0, np.exp(z)))) <= 4e-4
+    (st,) = run.top("exp_nonpositive")
+    assert st.rounds == 11 and st.bytes_total / z.size < 250
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _rows(rng, n):
+    x = rng.uniform(-64, 64, size=(12, n))
+    x[0] = 3.0  # all equal
+    x[1] = -64.0
+    x[1, n // 2] = 64.0  # one huge
+    x[2] = np.linspace(-64, 64, n)  # full spread
+    x[3] = rng.normal(size=n) * 0.01  # nearly equal
+    x[4] = -1.0  # all negative: the replacement's zero-sum guard
+    return x
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 100, 1000])
+def test_softmax_and_replacement_bars(rng, n):
+    x = _rows(rng, n)
+
+    def prog(ctx):
+        t = inputs(ctx, x)
+        return t.softmax(axis=-1).reveal(), t.softmax_relu(axis=-1).reveal(), softmax(t.T, axis=0).reveal()
+
+    p, q, p_t = run_local(prog).outputs[0]
+    assert np.max(np.abs(p - _softmax(x))) <= 1e-3
+    assert np.max(np.abs(p.sum(-1) - 1)) <= 2e-3
+    assert np.max(np.abs(p_t.T - p)) <= 1e-3  # any axis
+    assert np.max(np.abs(q - emulate.softmax_relu(x))) <= 1e-3
+    assert np.max(np.abs(q.sum(-1) - 1)) <= 2e-3
+
+
+def test_softmax_cost_is_below_a_fifth_of_the_paper(rng):
+    for shape in [(64, 16), (576, 20)]:
+        x = rng.uniform(-64, 64, size=shape)
+        _, run = run1(lambda t: softmax(t), x)
+        (st,) = run.top("softmax")
+        assert st.bytes_total / x.size <= 2520 / 5
+
+
+def test_taylor_exp_is_the_papers_algorithm_1(rng):
+    x = rng.uniform(-0.5, 0.5, 500)
+    got, run = run1(taylor_exp, x)
+    assert np.max(np.abs(got - (1 + x + x**2 / 2 + x**3 / 6))) <= 4 * 2**-16
+    assert np.max(np.abs(got - np.exp(x))) <= math.e / 24 * 0.5**4 + 1e-4
+    (st,) = run.top("taylor_exp")
+    assert st.rounds == 2 and st.bytes_total == 64 * 500
+
+
+def test_paper_variant_on_its_documented_ranges(rng):
+    lo, hi = spp_paper.EXP_RANGE
+    x = np.linspace(lo, hi, 49)
+    slo, shi = spp_paper.SIGMOID_RANGE
+    xs = np.linspace(slo, shi, 29)
+    tlo, thi = spp_paper.TANH_RANGE
+    xt = np.linspace(tlo, thi, 29)
+    m = rng.uniform(*spp_paper.SOFTMAX_RANGE, size=(3, 4))
+
+    def prog(ctx):
+        a, b, c, d = inputs(ctx, x, xs, xt, m)
+        return (a.exp("spp").reveal(), b.sigmoid("spp").reveal(), c.tanh("spp").reveal(),
+                d.softmax(variant="spp").reveal())
+
+    e, s, t, p = run_local(prog).outputs[0]
+    big = x >= -5
+    assert np.max(np.abs(e - np.exp(x))[big] / np.exp(x[big])) <= 2e-2
+    assert np.max(np.abs(e - np.exp(x))[~big]) <= 2e-3
+    assert np.max(np.abs(s - sig(xs))) <= 2e-3
+    assert np.max(np.abs(t - np.tanh(xt))) <= 2e-3
+    assert np.max(np.abs(p - _softmax(m))) <= 1e-3
+
+
+def test_emulation_tracks_the_secure_functions(rng):
+    x = rng.uniform(-20, 20, 400)
+    z = rng.uniform(-20, 0, 400)
+    m = rng.uniform(-30, 30, size=(20, 10))
+
+    def prog(ctx):
+        a, b, c = inputs(ctx, x, z, m)
+        return [v.reveal() for v in (sigmoid(a), tanh(a), exp(a), exp_nonpositive(b), softmax(c), softmax_relu(c))]
+
+    s, t, e, en, p, q = run_local(prog).outputs[0]
+    assert np.max(np.abs(s - emulate.sigmoid(x))) < 1e-4
+    assert np.max(np.abs(t - emulate.tanh(x))) < 1e-4
+    assert np.max(np.abs(e - emulate.exp(x)) / np.maximum(emulate.exp(x), 1)) < 5e-4
+    assert np.max(np.abs(en - emulate.exp_nonpositive(z))) < 3e-4  # rounding through 3 squarings
+    assert np.max(np.abs(p - emulate.softmax(m))) < 1e-4
+    assert np.max(np.abs(q - emulate.softmax_relu(m))) < 1e-4
+
+
+def test_unknown_variant_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown variant 'fast'; known: default, spp"):
+        run_local(lambda ctx: sigmoid(inputs(ctx, np.zeros(2)), "fast"))
