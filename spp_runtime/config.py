@@ -1,32 +1,42 @@
-"""Cluster configuration (TOML): where the three servers listen, keys, storage, limits.
+"""Cluster configuration: a TOML file naming the three servers, their keys and the limits.
 
-Example (``configs/local.toml``)::
+Layout (every table and field is optional except ``[parties.p0|p1|p2]`` host and port)::
 
-    [cluster]
-    frac_bits = 16          # fixed-point fractional bits
-    timeout_s = 60          # per receive: a silent peer fails after this long
-    max_message_mb = 2048
-
-    [parties.p0]
-    host = "127.0.0.1"      # address the others connect to
-    bind = "127.0.0.1"      # address to listen on
-    port = 17100
-    # [parties.p1], [parties.p2] alike
+    frac_bits = 16
+    data_dir = "data"                 # where servers keep uploaded shares
 
     [keys]
-    dir = "keys"            # relative to this file: <name>.key and <name>.key_secret
-    clients = ["owner", "analyst"]   # client key names the servers accept
+    dir = "keys"                      # NAME.key / NAME.key_secret (``spp keys generate``)
 
-    [storage]
-    dir = "data"            # relative to this file; each primary uses <dir>/<party>
+    [clients]
+    allowed = ["local"]               # client key names the servers accept
+    default = "local"                 # the key this machine's spp commands use
 
-Errors name the file and the field.
+    [timeouts]
+    recv_s = 60                       # a party waits this long for any one message
+    connect_s = 20                    # servers/clients wait this long to connect
+    job_s = 900                       # a client waits this long for a job's result
+    heartbeat_s = 0.5                 # ZMTP heartbeat interval ...
+    heartbeat_timeout_s = 2.0         # ... and how long until a silent peer counts as dead
+
+    [limits]
+    max_message_mb = 1024
+
+    [parties.p0]
+    host = "127.0.0.1"                # where the others reach p0
+    bind = "127.0.0.1"                # the interface p0 listens on ("*" for all)
+    port = 47310
+    # public_key / secret_key: override the default keys.dir/p0.key(_secret)
+
+Relative paths resolve against the config file's directory (for the embedded default, against
+the run directory). Every validation error names the file and the field.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,119 +44,236 @@ from typing import Any
 from . import PARTY_NAMES
 from .encoding import FixedPoint
 from .errors import ConfigError
-from .transport.zmq_transport import Endpoint, KeyPair
+from .keys import check_name, public_path, secret_path
+
+DEFAULT_CONFIG_NAME = "local.toml"
+EMBEDDED = "<embedded default config>"
+
+_TOP = {"frac_bits", "data_dir", "keys", "clients", "timeouts", "limits", "parties"}
+_PARTY = {"host", "bind", "port", "public_key", "secret_key"}
+_TIMEOUTS = {"recv_s", "connect_s", "job_s", "heartbeat_s", "heartbeat_timeout_s"}
+
+
+@dataclass(frozen=True)
+class PartyConfig:
+    """Where one server listens and which key pair it uses."""
+
+    party: int
+    host: str
+    bind: str
+    port: int
+    public_key: Path
+    secret_key: Path
+
+    @property
+    def name(self) -> str:
+        return PARTY_NAMES[self.party]
+
+    @property
+    def connect_url(self) -> str:
+        return f"tcp://{_bracket(self.host)}:{self.port}"
+
+    @property
+    def bind_url(self) -> str:
+        return f"tcp://{_bracket(self.bind)}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    recv_s: float = 60.0
+    connect_s: float = 20.0
+    job_s: float = 900.0
+    heartbeat_s: float = 0.5
+    heartbeat_timeout_s: float = 2.0
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    path: Path
-    endpoints: tuple[Endpoint, Endpoint, Endpoint]
+    """A validated cluster configuration (see the module docstring for the file format)."""
+
+    source: str
+    parties: tuple[PartyConfig, PartyConfig, PartyConfig]
     key_dir: Path
-    clients: tuple[str, ...]
+    allowed_clients: tuple[str, ...]
+    default_client: str | None
     data_dir: Path
-    frac_bits: int = 16
-    timeout_s: float = 60.0
-    max_message_bytes: int = 2048 << 20
-    extra: dict[str, Any] = field(default_factory=dict)
+    frac_bits: int
+    timeouts: Timeouts
+    max_message_bytes: int
 
     @property
     def fxp(self) -> FixedPoint:
         return FixedPoint(self.frac_bits)
 
-    def secret_key_file(self, name: str) -> Path:
-        return self.key_dir / f"{name}.key_secret"
+    def client_public_key(self, name: str) -> Path:
+        return public_path(self.key_dir, name)
 
-    def public_key_file(self, name: str) -> Path:
-        return self.key_dir / f"{name}.key"
+    def client_secret_key(self, name: str) -> Path:
+        return secret_path(self.key_dir, name)
 
-    def load_keypair(self, name: str) -> KeyPair:
-        f = self.secret_key_file(name)
-        if not f.exists():
-            raise ConfigError(f"{self.path}: no secret key for {name!r} at {f} (run `spp keys generate`)")
-        return KeyPair.load(str(f))
-
-    def load_public(self, name: str) -> bytes:
-        import zmq.auth
-
-        f = self.public_key_file(name)
-        if not f.exists():
-            raise ConfigError(f"{self.path}: no public key for {name!r} at {f} (run `spp keys generate`)")
-        public, _ = zmq.auth.load_certificate(str(f))
-        return public
-
-    def party_publics(self) -> list[bytes]:
-        return [self.load_public(n) for n in PARTY_NAMES]
-
-    def client_publics(self) -> dict[str, bytes]:
-        return {c: self.load_public(c) for c in self.clients}
-
-    def party_data_dir(self, party: int) -> Path:
-        return self.data_dir / PARTY_NAMES[party]
+    def with_ports(self, ports: tuple[int, int, int]) -> ClusterConfig:
+        """The same cluster listening on other ports (tests, temporary clusters)."""
+        parties = tuple(replace(p, port=int(port)) for p, port in zip(self.parties, ports))
+        return replace(self, parties=parties)  # type: ignore[arg-type]
 
 
-def _need(table: dict, key: str, kind: type | tuple, where: str, path: Path) -> Any:
-    if key not in table:
-        raise ConfigError(f"{path}: missing field {where}.{key}")
-    value = table[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ConfigError(f"{path}: field {where}.{key} has the wrong type ({type(value).__name__})")
-    return value
-
-
-def load_config(path: str | Path) -> ClusterConfig:
-    """Read and validate a cluster configuration file."""
-    p = Path(path).resolve()
+def load(path: str | Path) -> ClusterConfig:
+    """Read and validate a TOML config file."""
+    path = Path(path)
     try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such configuration file") from None
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    return parse(text, source=str(path), base_dir=path.resolve().parent)
+
+
+def load_default(run_dir: str | Path) -> ClusterConfig:
+    """The embedded loopback config, with relative paths under ``run_dir``."""
+    return parse(default_text(), source=EMBEDDED, base_dir=Path(run_dir).resolve())
+
+
+def default_text() -> str:
+    """The text of the embedded default config (package data)."""
+    return resources.files("spp_runtime.configs").joinpath(DEFAULT_CONFIG_NAME).read_text()
+
+
+def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
+    """Validate TOML text; errors read ``SOURCE: FIELD: problem``."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    cluster = raw.get("cluster", {})
-    parties = raw.get("parties")
-    if not isinstance(parties, dict):
-        raise ConfigError(f"{p}: missing [parties.p0], [parties.p1], [parties.p2] tables")
-    endpoints = []
-    for name in PARTY_NAMES:
-        if name not in parties:
-            raise ConfigError(f"{p}: missing table [parties.{name}]")
-        t = parties[name]
-        host = _need(t, "host", str, f"parties.{name}", p)
-        port = _need(t, "port", int, f"parties.{name}", p)
-        if not 0 < port < 65536:
-            raise ConfigError(f"{p}: field parties.{name}.port = {port} is not a TCP port")
-        endpoints.append(Endpoint(host, port, str(t.get("bind", "0.0.0.0"))))
-    if len({(e.host, e.port) for e in endpoints}) < 3:
-        raise ConfigError(f"{p}: two parties share the same host and port")
-    keys = raw.get("keys", {})
-    key_dir = (p.parent / str(keys.get("dir", "keys"))).resolve()
-    clients = keys.get("clients", [])
-    if not isinstance(clients, list) or not all(isinstance(c, str) and c and c not in PARTY_NAMES for c in clients):
-        raise ConfigError(f"{p}: field keys.clients must be a list of client names (not p0/p1/p2)")
-    storage = raw.get("storage", {})
-    data_dir = (p.parent / str(storage.get("dir", "data"))).resolve()
-    frac = cluster.get("frac_bits", 16)
-    if not isinstance(frac, int) or not 0 <= frac <= 40:
-        raise ConfigError(f"{p}: field cluster.frac_bits must be an integer in [0, 40]")
-    timeout = cluster.get("timeout_s", 60)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ConfigError(f"{p}: field cluster.timeout_s must be a positive number")
-    max_mb = cluster.get("max_message_mb", 2048)
-    if not isinstance(max_mb, int) or max_mb <= 0:
-        raise ConfigError(f"{p}: field cluster.max_message_mb must be a positive integer")
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    v = _Validator(source, base_dir)
+    v.no_unknown(raw, _TOP, "")
+    frac_bits = v.integer(raw, "frac_bits", 16, lo=0, hi=40)
+    data_dir = v.path(raw, "data_dir", "data")
+    keys = v.table(raw, "keys")
+    v.no_unknown(keys, {"dir"}, "keys")
+    key_dir = v.path(keys, "dir", "keys", field="keys.dir")
+
+    clients = v.table(raw, "clients")
+    v.no_unknown(clients, {"allowed", "default"}, "clients")
+    allowed = clients.get("allowed", [])
+    if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
+        v.fail("clients.allowed", "must be a list of key names")
+    for name in allowed:
+        v.check(check_name, name, "clients.allowed")
+    default_client = clients.get("default")
+    if default_client is not None and default_client not in allowed:
+        v.fail("clients.default", f"{default_client!r} is not in clients.allowed")
+
+    t = v.table(raw, "timeouts")
+    v.no_unknown(t, _TIMEOUTS, "timeouts")
+    timeouts = Timeouts(**{k: v.number(t, k, getattr(Timeouts, k), "timeouts") for k in _TIMEOUTS})
+    if timeouts.heartbeat_timeout_s <= timeouts.heartbeat_s:
+        v.fail("timeouts.heartbeat_timeout_s", "must exceed timeouts.heartbeat_s")
+
+    limits = v.table(raw, "limits")
+    v.no_unknown(limits, {"max_message_mb"}, "limits")
+    max_mb = v.number(limits, "max_message_mb", 1024, "limits")
+
+    parties_raw = v.table(raw, "parties")
+    v.no_unknown(parties_raw, set(PARTY_NAMES), "parties")
+    parties = []
+    for p, name in enumerate(PARTY_NAMES):
+        if name not in parties_raw:
+            v.fail(f"parties.{name}", "missing (every config names p0, p1 and p2)")
+        pr = v.table(parties_raw, name, f"parties.{name}")
+        v.no_unknown(pr, _PARTY, f"parties.{name}")
+        host = v.string(pr, "host", None, f"parties.{name}")
+        parties.append(
+            PartyConfig(
+                party=p,
+                host=host,
+                bind=v.string(pr, "bind", host, f"parties.{name}"),
+                port=v.integer(pr, "port", None, lo=1, hi=65535, prefix=f"parties.{name}"),
+                public_key=v.path(pr, "public_key", str(public_path(key_dir, name)), field=f"parties.{name}.public_key"),
+                secret_key=v.path(pr, "secret_key", str(secret_path(key_dir, name)), field=f"parties.{name}.secret_key"),
+            )
+        )
+    seen: dict[tuple[str, int], str] = {}
+    for pc in parties:  # parties on one host need distinct ports
+        if (pc.host, pc.port) in seen:
+            v.fail(f"parties.{pc.name}.port", f"{pc.host}:{pc.port} is also used by {seen[(pc.host, pc.port)]}")
+        seen[(pc.host, pc.port)] = pc.name
     return ClusterConfig(
-        path=p,
-        endpoints=tuple(endpoints),  # type: ignore[arg-type]
+        source=source,
+        parties=tuple(parties),  # type: ignore[arg-type]
         key_dir=key_dir,
-        clients=tuple(clients),
+        allowed_clients=tuple(allowed),
+        default_client=default_client,
         data_dir=data_dir,
-        frac_bits=frac,
-        timeout_s=float(timeout),
-        max_message_bytes=max_mb << 20,
-        extra={k: v for k, v in raw.items() if k not in ("cluster", "parties", "keys", "storage")},
+        frac_bits=frac_bits,
+        timeouts=timeouts,
+        max_message_bytes=int(max_mb * (1 << 20)),
     )
 
 
-def default_config_text() -> str:
-    """The embedded local configuration that `spp cluster up` uses by default."""
-    return resources.files("spp_runtime.configs").joinpath("local.toml").read_text()
+class _Validator:
+    """Typed field access that raises ConfigError naming the file and the field."""
+
+    def __init__(self, source: str, base_dir: Path) -> None:
+        self.source = source
+        self.base_dir = base_dir
+
+    def fail(self, field: str, problem: str) -> None:
+        raise ConfigError(f"{self.source}: {field}: {problem}")
+
+    def check(self, fn: Callable[[str], Any], arg: str, field: str) -> None:
+        try:
+            fn(arg)
+        except ConfigError as exc:
+            self.fail(field, str(exc))
+
+    def no_unknown(self, table: dict, known: set[str], prefix: str) -> None:
+        for k in table:
+            if k not in known:
+                where = f"{prefix}.{k}" if prefix else k
+                self.fail(where, f"unknown field (known: {', '.join(sorted(known))})")
+
+    def table(self, parent: dict, key: str, field: str | None = None) -> dict:
+        val = parent.get(key, {})
+        if not isinstance(val, dict):
+            self.fail(field or key, "must be a table")
+        return val
+
+    def _get(self, table: dict, key: str, default: Any, field: str) -> Any:
+        if key not in table:
+            if default is None:
+                self.fail(field, "missing")
+            return default
+        return table[key]
+
+    def integer(self, table: dict, key: str, default: int | None, *, lo: int, hi: int, prefix: str = "") -> int:
+        field = f"{prefix}.{key}" if prefix else key
+        val = self._get(table, key, default, field)
+        if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
+            self.fail(field, f"must be an integer in {lo}..{hi}, got {val!r}")
+        return val
+
+    def number(self, table: dict, key: str, default: float, prefix: str) -> float:
+        field = f"{prefix}.{key}"
+        val = self._get(table, key, default, field)
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not val > 0:
+            self.fail(field, f"must be a positive number, got {val!r}")
+        return float(val)
+
+    def string(self, table: dict, key: str, default: str | None, prefix: str) -> str:
+        field = f"{prefix}.{key}"
+        val = self._get(table, key, default, field)
+        if not isinstance(val, str) or not val:
+            self.fail(field, f"must be a non-empty string, got {val!r}")
+        return val
+
+    def path(self, table: dict, key: str, default: str, *, field: str | None = None) -> Path:
+        field = field or key
+        raw = table.get(key, default)
+        if not isinstance(raw, str) or not raw:
+            self.fail(field, f"must be a non-empty path string, got {raw!r}")
+        p = Path(raw).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def _bracket(host: str) -> str:
+    """IPv6 literals go in brackets inside a tcp:// URL."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

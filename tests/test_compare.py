@@ -18,19 +18,19 @@ def _reveal_ring(t):
     return reveal(t)
 
 
-def test_msb_is_exact_on_every_kind_of_ring_element(run_any, rng):
+def test_msb_is_exact_on_every_kind_of_ring_element(rng):
     raw = rng.integers(0, 2**64, size=4000, dtype=np.uint64)
     raw[:6] = [0, 1, 2**63 - 1, 2**63, 2**64 - 1, 2**62]
 
     def prog(ctx):
         return compare.msb_bits(inputs(ctx, raw, encoded=True)).reveal()
 
-    got = run_any(prog).outputs[0]
+    got = run_local(prog).outputs[0]
     assert np.array_equal(got, (raw >> np.uint64(63)).astype(np.uint8))
 
 
 @pytest.mark.parametrize("variant", ["default", "securenn"])
-def test_drelu_relu_on_edge_and_random_values(run_any, rng, variant):
+def test_drelu_relu_on_edge_and_random_values(rng, variant):
     x = np.concatenate([edge_values(), rng.normal(size=500) * 100])
     if variant == "securenn":  # SecureNN looks at MSB(2a): |x| < 2^46 for 16 fractional bits
         x = x[np.abs(x) < 2.0**46]
@@ -40,12 +40,12 @@ def test_drelu_relu_on_edge_and_random_values(run_any, rng, variant):
         t = inputs(ctx, x)
         return _reveal_ring(compare.drelu(t, variant)), compare.relu(t, variant).reveal()
 
-    d, r = run_any(prog).outputs[0]
+    d, r = run_local(prog).outputs[0]
     assert np.array_equal(d.astype(np.int64), want_d)
     assert np.max(np.abs(r - np.maximum(FXP.decode(FXP.encode(x)), 0))) <= ULP / 2
 
 
-def test_drelu_at_the_ring_extremes(run_any):
+def test_drelu_at_the_ring_extremes():
     # the largest and smallest representable values, as raw ring elements
     raw = np.array([2**63 - 1, 2**63, 2**63 + 1, 2**64 - 1, 0, 1], dtype=np.uint64)
 
@@ -53,13 +53,13 @@ def test_drelu_at_the_ring_extremes(run_any):
         t = inputs(ctx, raw, encoded=True)
         return _reveal_ring(compare.drelu(t)), _reveal_ring(compare.relu(t))
 
-    d, r = run_any(prog).outputs[0]
+    d, r = run_local(prog).outputs[0]
     signed = raw.view(np.int64)
     assert np.array_equal(d, (signed >= 0).astype(np.uint64))
     assert np.array_equal(r, np.where(signed >= 0, raw, 0))
 
 
-def test_less_than_select_maximum_and_bits(run_any, rng):
+def test_less_than_select_maximum_and_bits(rng):
     x, y = rng.normal(size=300), rng.normal(size=300)
     y[:10] = x[:10]  # ties
 
@@ -73,7 +73,7 @@ def test_less_than_select_maximum_and_bits(run_any, rng):
             compare.select(compare.less_than_bits(a, b), a, b).reveal(),
         )
 
-    lt, mx, sel_ring, sel_bits = run_any(prog).outputs[0]
+    lt, mx, sel_ring, sel_bits = run_local(prog).outputs[0]
     xq, yq = FXP.decode(FXP.encode(x)), FXP.decode(FXP.encode(y))
     assert np.array_equal(lt, (xq < yq).astype(np.uint64))
     assert np.max(np.abs(mx - np.maximum(xq, yq))) == 0
@@ -102,7 +102,7 @@ def _costs(prog):
     return {s.name: s for s in run.top()}
 
 
-def test_default_costs_match_docstrings(run_any, rng):
+def test_default_costs_match_docstrings(rng):
     x = rng.normal(size=N)
 
     def prog(ctx):
@@ -124,7 +124,7 @@ def test_default_costs_match_docstrings(run_any, rng):
     assert c["relu"].bytes_total * 2 <= 704 * N and c["drelu"].bytes_total * 2 <= 664 * N
 
 
-def test_securenn_costs_match_the_paper(run_any, rng):
+def test_securenn_costs_match_the_paper(rng):
     x = rng.normal(size=N)
 
     def prog(ctx):
@@ -132,7 +132,7 @@ def test_securenn_costs_match_the_paper(run_any, rng):
         compare.drelu(t, "securenn")
         compare.relu(t, "securenn")
 
-    run = run_any(prog)
+    run = run_local(prog)
     by = {}
     for s in run.stats:
         by.setdefault(s.name, s)

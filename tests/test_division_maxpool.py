@@ -17,7 +17,7 @@ def q(x):
     return FXP.decode(FXP.encode(x))
 
 
-def test_reciprocal_relative_error_over_its_range(run_any, rng):
+def test_reciprocal_relative_error_over_its_range(rng):
     b = np.concatenate([2.0 ** np.arange(-8, 16), 2.0 ** np.arange(-8, 16) * 1.999,
                         np.exp(rng.uniform(np.log(2**-8), np.log(2**16), 2000))])
     bq = q(b)
@@ -25,7 +25,7 @@ def test_reciprocal_relative_error_over_its_range(run_any, rng):
     def prog(ctx):
         return reciprocal(inputs(ctx, b)).reveal()
 
-    r = run_any(prog).outputs[0]
+    r = run_local(prog).outputs[0]
     exact = 1 / bq
     assert np.all(np.abs(r - exact) <= ULP + 1e-4 * exact)
 
@@ -81,7 +81,7 @@ def test_unknown_variant_is_a_clear_error(rng):
 
 
 @pytest.mark.parametrize("n", [2, 3, 10, 17])
-def test_rowmax_and_argmax(run_any, rng, n):
+def test_rowmax_and_argmax(rng, n):
     x = rng.normal(size=(12, n)) * 10
     x[0] = 5.0  # all equal: ties go to the first
 
@@ -92,7 +92,7 @@ def test_rowmax_and_argmax(run_any, rng, n):
 
         return rowmax(t).reveal(), rowmax(t, axis=0, keepdims=True).reveal(), m.reveal(), reveal(onehot_to_ring(oh))
 
-    r, r0, m, oh = run_any(prog).outputs[0]
+    r, r0, m, oh = run_local(prog).outputs[0]
     xq = q(x)
     assert np.array_equal(r, xq.max(axis=1)) and np.array_equal(m, xq.max(axis=1))
     assert np.array_equal(r0, xq.max(axis=0, keepdims=True))
@@ -109,7 +109,7 @@ def test_rowmax_cost(rng):
     assert s.rounds == 4 * 7  # ceil(log2 10) levels of comparison (6) + select (1)
 
 
-def test_maxpool_and_gradient(run_any, rng):
+def test_maxpool_and_gradient(rng):
     img = rng.normal(size=(2, 3, 8, 6))
     g = rng.normal(size=(2, 3, 4, 3))
 
@@ -118,7 +118,7 @@ def test_maxpool_and_gradient(run_any, rng):
         pooled, oh = maxpool(x, (2, 2))
         return pooled.reveal(), maxpool_grad(gr, oh, (2, 2)).reveal()
 
-    pooled, gin = run_any(prog).outputs[0]
+    pooled, gin = run_local(prog).outputs[0]
     iq = q(img)
     want = iq.reshape(2, 3, 4, 2, 3, 2).max(axis=(3, 5))
     assert np.array_equal(pooled, want)
@@ -126,4 +126,4 @@ def test_maxpool_and_gradient(run_any, rng):
     gq = np.repeat(np.repeat(q(g), 2, -2), 2, -1)
     assert np.array_equal(gin, np.where(iq == up, gq, 0.0))
     with pytest.raises(ValueError, match="not divisible by the window"):
-        run_any(lambda ctx: maxpool(inputs(ctx, img[..., :5]), (2, 2)))
+        run_local(lambda ctx: maxpool(inputs(ctx, img[..., :5]), (2, 2)))

@@ -1,151 +1,129 @@
-"""Run benchmark cases over the three server processes and build the records.
+"""Run benchmark cases over the three real servers and turn each run into one record.
 
-One record per protocol x variant x shape (the schema ``spp bench --json`` writes):
-``protocol, variant, dim, elements, time_s, bytes_total, bytes_per_element,
-bytes_per_link, wire_bytes_total, wire_bytes_per_link, offline_bytes, online_bytes,
-rounds, max_abs_err, max_rel_err, error, tolerance, net, machine``. Time, bytes and rounds
-are those of the protocol call itself (the servers' engine counters), not of job
-submission. With ``repeat`` > 1 the time is the median and ``time_min``/``time_max`` are kept.
+A run secret-shares the case's inputs from the client, executes the ``bench`` program (the
+case's secure program recorded as one call), reconstructs the output at the client and
+compares it with the case's float64 reference. Time, bytes and rounds are those of the
+recorded call as the servers counted them (input upload and output download excluded).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import platform
-import shutil
-import statistics
-import tempfile
 import time
-from importlib import resources
-from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ..client.client import Client
-from ..config import ClusterConfig, default_config_text, load_config
-from ..engine.zmq_runner import free_ports
-from .registry import get_case
+from ..client import Client
+from .case import BenchCase, Shape
 
 
-def parse_dims(text: str) -> list[tuple[int, ...]]:
-    """'64x16,128x128' -> [(64, 16), (128, 128)]."""
-    dims = []
+def parse_dims(text: str) -> list[Shape]:
+    """``"64x16,128x128"`` -> ``[(64, 16), (128, 128)]``."""
+    shapes = []
     for part in text.split(","):
+        part = part.strip()
         try:
-            shape = tuple(int(d) for d in part.lower().split("x"))
+            dims = tuple(int(d) for d in part.lower().split("x"))
         except ValueError:
-            raise ValueError(f"bad dimension {part!r}: use e.g. 64x16") from None
-        if not shape or any(d <= 0 for d in shape):
-            raise ValueError(f"bad dimension {part!r}: sizes must be positive")
-        dims.append(shape)
-    return dims
+            raise ValueError(f"bad shape {part!r}: use MxN, e.g. 128x128") from None
+        if not dims or any(d <= 0 for d in dims):
+            raise ValueError(f"bad shape {part!r}: dimensions must be positive")
+        shapes.append(dims)
+    return shapes
 
 
-def machine_info() -> dict:
-    return {"cores": os.cpu_count(), "numpy": np.__version__, "python": platform.python_version(),
-            "platform": platform.platform()}
-
-
-@contextlib.contextmanager
-def temporary_cluster(wait: float = 60.0) -> Iterator[ClusterConfig]:
-    """A throw-away local cluster on free ports (used when no config is given)."""
-    from ..server import cluster
-
-    run_dir = Path(tempfile.mkdtemp(prefix="spp-bench-"))
-    text = default_config_text()
-    for old, new in zip((17100, 17101, 17102), free_ports(3)):
-        text = text.replace(f"port = {old}", f"port = {new}")
-    (run_dir / "config.toml").write_text(text)
-    try:
-        yield cluster.up(run_dir, None, wait)
-    finally:
-        cluster.down(run_dir)
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def bench_one(client: Client, protocol: str, variant: str, shape: tuple[int, ...], *, repeat: int = 1,
-              seed: int = 0, net: str = "loopback") -> dict:
-    case = get_case(protocol)
-    if variant not in case.variants:
-        raise ValueError(f"protocol {protocol!r} has no variant {variant!r}; known: {', '.join(case.variants)}")
-    rng = np.random.default_rng(seed)
-    plain = case.make_inputs(shape, rng, variant)
-    times, last = [], None
-    for _ in range(max(1, repeat)):
-        result = client.submit("bench", plain, {"protocol": protocol, "variant": variant})
-        (st,) = result.top(f"bench:{protocol}")
-        times.append(st.time_s)
-        last = (result, st)
-    result, st = last
-    got = result.outputs["out"]
-    want = case.reference(**plain)
+def run_case(client: Client, case: BenchCase, shape: Shape, variant: str, *, seed: int = 0) -> dict[str, Any]:
+    """Benchmark one case on one shape and variant; returns the JSON record."""
+    rng = np.random.default_rng(seed)  # benchmark data only, never secrets
+    plain = case.make_inputs(shape, rng)
+    t0 = time.perf_counter()
+    res = client.run("bench", plain, {"case": case.name, "variant": variant})
+    wall = time.perf_counter() - t0
+    (st,) = res.top("bench")
+    got, want = res.outputs["out"], np.asarray(case.reference(**plain), dtype=np.float64)
+    if got.shape != want.shape:
+        raise ValueError(f"{case.name}: output shape {got.shape} differs from the reference {want.shape}")
     abs_err = np.abs(got - want)
+    rel_err = abs_err / np.maximum(np.abs(want), 1e-12)
     elements = int(np.prod(shape))
+    max_abs, max_rel = float(abs_err.max(initial=0.0)), float(rel_err.max(initial=0.0))
+    err = max_rel if case.error_kind == "rel" else max_abs
     return {
-        "protocol": protocol, "variant": variant, "dim": "x".join(map(str, shape)), "elements": elements,
-        "time_s": statistics.median(times), "time_min": min(times), "time_max": max(times), "repeat": len(times),
-        "bytes_total": st.bytes_total, "bytes_per_element": st.bytes_total / elements,
-        "bytes_per_link": st.bytes_per_link, "wire_bytes_total": st.wire_total,
-        "wire_bytes_per_link": st.wire_per_link, "offline_bytes": st.offline_bytes,
-        "online_bytes": st.online_bytes, "rounds": st.rounds,
-        "max_abs_err": float(abs_err.max()),
-        "max_rel_err": float((abs_err / np.maximum(np.abs(want), 1e-12)).max()),
-        "error": case.error(got, want), "error_kind": case.error_kind,
-        "tolerance": case.tolerance_for(variant), "net": net, "machine": machine_info(),
+        "protocol": case.name,
+        "variant": variant,
+        "dim": "x".join(str(d) for d in shape),
+        "shape": list(shape),
+        "elements": elements,
+        "time_s": st.time_s,
+        "job_wall_s": wall,
+        "bytes_total": st.bytes_total,
+        "bytes_per_element": st.bytes_total / elements,
+        "bytes_per_link": st.bytes_per_link,
+        "wire_bytes_total": st.wire_total,
+        "wire_bytes_per_link": st.wire_per_link,
+        "offline_bytes": st.offline_bytes,
+        "online_bytes": st.online_bytes,
+        "rounds": st.rounds,
+        "messages": st.messages,
+        "max_abs_err": max_abs,
+        "max_rel_err": max_rel,
+        "error_kind": case.error_kind,
+        "tolerance": case.tolerance,
+        "within_tolerance": bool(err <= case.tolerance),
     }
 
 
-def run_bench(client: Client, protocols: Sequence[str], dims: Sequence[tuple[int, ...]],
-              variants: Sequence[str] | None = None, *, repeat: int = 1, net: str = "loopback",
-              on_record: Callable[[dict], None] | None = None) -> list[dict]:
+def run_all(
+    client: Client,
+    cases: list[BenchCase],
+    shapes: list[Shape],
+    variants: list[str] | None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every case x shape x variant (``variants`` None: all of each case's variants)."""
     records = []
-    for protocol in protocols:
-        case = get_case(protocol)
-        for variant in (variants or case.variants):
+    for case in cases:
+        for variant in variants or list(case.variants):
             if variant not in case.variants:
-                continue
-            for shape in dims:
-                rec = bench_one(client, protocol, variant, shape, repeat=repeat, net=net)
+                raise ValueError(f"{case.name} has no variant {variant!r}; known: {', '.join(case.variants)}")
+            for shape in shapes:
+                rec = run_case(client, case, shape, variant)
                 records.append(rec)
-                if on_record:
+                if on_record is not None:
                     on_record(rec)
     return records
 
 
-def matmul_speed(client: Client, m: int = 128, k: int = 784, n: int = 128, repeat: int = 5) -> dict:
-    """The issue's speed check: secure (m x k)(k x n) over the servers vs one numpy uint64
-    product of the same shapes, in the same run (medians)."""
+def matmul_speed(client: Client, m: int = 128, k: int = 784, n: int = 128, repeats: int = 5) -> dict[str, Any]:
+    """Secure (m x k) @ (k x n) over the servers, triple dealing included, against one plain
+    numpy uint64 product of the same shapes timed in this process in the same run.
+
+    Both are the median of ``repeats``; the secure time is the ``matmul`` call as the servers
+    recorded it (the slowest party), the job time adds upload, download and job overheads.
+    """
     rng = np.random.default_rng(1)
-    x, y = rng.uniform(-1, 1, (m, k)), rng.uniform(-1, 1, (k, n))
-    secure = []
-    for _ in range(repeat):
-        r = client.submit("matmul", {"x": x, "y": y})
-        secure.append(r.top("matmul")[0].time_s)
-    a = rng.integers(0, 2**63, (m, k), dtype=np.uint64)
-    b = rng.integers(0, 2**63, (k, n), dtype=np.uint64)
-    plain = []
-    for _ in range(repeat):
+    x, y = rng.uniform(-1, 1, size=(m, k)), rng.uniform(-1, 1, size=(k, n))
+    a, b = client.cfg.fxp.encode(x), client.cfg.fxp.encode(y)
+    plain, secure, jobs = [], [], []
+    client.run("matmul", {"x": x, "y": y})  # warm up connections and code paths
+    for _ in range(repeats):
         t0 = time.perf_counter()
         np.matmul(a, b)
         plain.append(time.perf_counter() - t0)
-    s, p = statistics.median(secure), statistics.median(plain)
-    return {"shape": f"{m}x{k} @ {k}x{n}", "secure_s": s, "plain_uint64_s": p, "ratio": s / p}
-
-
-def paper_table() -> list[dict]:
-    """The S++ paper's Table 1 (reference data shipped with the package)."""
-    return json.loads(resources.files("spp_runtime.bench").joinpath("spp_table1.json").read_text())["rows"]
-
-
-def paper_row(protocol: str, dim: str) -> dict | None:
-    for row in paper_table():
-        if row["probable_protocol"] == protocol and row["dim"] == dim:
-            return row
-    return None
-
-
-def load_cluster_config(path: str | os.PathLike | None) -> ClusterConfig | None:
-    return load_config(path) if path else None
+        res = client.run("matmul", {"x": x, "y": y})
+        secure.append(res.top("matmul")[0].time_s)
+        jobs.append(res.wall_s)
+    err = float(np.abs(res.outputs["out"] - x @ y).max())
+    p, s, j = (float(np.median(v)) for v in (plain, secure, jobs))
+    return {
+        "shape": f"{m}x{k} @ {k}x{n}",
+        "plain_numpy_uint64_s": p,
+        "secure_matmul_s": s,
+        "secure_job_s": j,
+        "ratio": s / p,
+        "job_ratio": j / p,
+        "target_ratio": 10.0,
+        "max_abs_err": err,
+        "repeats": repeats,
+    }

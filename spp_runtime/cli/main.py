@@ -5,6 +5,11 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from . import bench as bench_cmd
+from . import cluster as cluster_cmd
+from . import demo as demo_cmd
+from . import keys as keys_cmd
+from . import server as server_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,13 +19,8 @@ def cli() -> None:
 
 
 # Subcommand groups register here, one line each (keep alphabetical).
-from . import bench_cmd, cluster_cmds  # noqa: E402
-
-cli.add_command(bench_cmd.bench_cmd)
-cli.add_command(cluster_cmds.cluster_group)
-cli.add_command(bench_cmd.demo_cmd)
-cli.add_command(cluster_cmds.keys_group)
-cli.add_command(cluster_cmds.server_cmd)
-
-if __name__ == "__main__":
-    cli()
+cli.add_command(bench_cmd.bench)
+cli.add_command(cluster_cmd.cluster)
+cli.add_command(demo_cmd.demo)
+cli.add_command(keys_cmd.keys)
+cli.add_command(server_cmd.server)

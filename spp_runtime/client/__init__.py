@@ -1,1 +1,5 @@
-"""The client side: data owners and job submitters talking to the three servers."""
+"""The client side: secret-share inputs, submit jobs to the three servers, reconstruct results."""
+
+from .client import Client, JobFailed, JobResult, ServerUnavailable
+
+__all__ = ["Client", "JobFailed", "JobResult", "ServerUnavailable"]

@@ -1,169 +1,269 @@
-"""Submit jobs to the three servers and reconstruct their results locally.
+"""A client of the three servers: data owner and analyst in one.
 
-The client secret-shares its inputs on its own machine (OS CSPRNG), sends P0 and P1 one
-share each and P2 only the shapes, and waits for each server's result. Output shares come
-back from P0 and P1 and are added here; nobody else sees the result. Every connection is
-CURVE-encrypted and authenticated with the client's key, which the servers must know.
+``Client.run(program, inputs, params)`` encodes the plaintext inputs in fixed point, splits
+each into two additive shares with the OS CSPRNG (``sharing.share``), sends P0 its shares,
+P1 its shares and P2 only the shapes, all over CURVE with the client's key. It then gathers
+the three replies, adds the output shares back together, and merges the three parties' call
+records into per-call statistics. No server ever sees a plaintext input or output.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
-import msgpack
 import numpy as np
 import zmq
 
 from .. import PARTY_NAMES
 from ..config import ClusterConfig
 from ..engine.stats import CallRecord, ProtocolStats, merge_records
-from ..errors import PeerTimeout, SppError
+from ..errors import ProtocolError, SppError
+from ..keys import KeyPair, load_pair, load_public
 from ..ring import DTYPE
-from ..sharing import share
-from ..transport.zmq_transport import CONTROL
+from ..sharing import reconstruct, share
+from ..transport import jobs
+from ..transport.zmq_common import LinkMonitor, ZmqOptions, curve_dealer
+
+
+class ServerUnavailable(SppError):
+    """A server cannot be reached, refused our key, or went away."""
 
 
 class JobFailed(SppError):
-    """A server reported that the job failed; the message names the server and the cause."""
+    """A job failed; ``errors`` maps each server that reported a problem to its message."""
+
+    def __init__(self, job: str, errors: Mapping[str, str], root: str | None) -> None:
+        self.job = job
+        self.errors = dict(errors)
+        self.root = root
+        parts = [f"{p}: {errors[p]}" for p in ([root] if root else []) + sorted(set(errors) - {root})]
+        super().__init__(f"job {job} failed on {root or ', '.join(sorted(errors))}: " + "; ".join(parts))
 
 
 @dataclass
 class JobResult:
-    outputs: dict[str, np.ndarray]  # reconstructed, decoded to float64 (raw ring if asked)
+    """Reconstructed outputs, per-call statistics and timings of one job."""
+
+    job: str
+    outputs: dict[str, np.ndarray]  # decoded fixed point (shared outputs) or public arrays
+    ring_outputs: dict[str, np.ndarray]  # reconstructed ring elements of shared outputs
     stats: list[ProtocolStats]
-    seconds: float
+    server_time_s: dict[str, float]
+    wall_s: float
     records: list[list[CallRecord]] = field(default_factory=list)
 
     def top(self, name: str | None = None) -> list[ProtocolStats]:
+        """Top-level calls (depth 0), optionally only those called ``name``."""
         return [s for s in self.stats if s.depth == 0 and (name is None or s.name == name)]
 
 
 class Client:
-    def __init__(self, config: ClusterConfig, name: str = "analyst", *, timeout: float | None = None) -> None:
-        self.config = config
-        self.name = name
-        self.timeout = config.timeout_s * 4 if timeout is None else timeout
-        keys = config.load_keypair(name)
-        publics = config.party_publics()
+    """Connections to P0, P1 and P2 with one client key. Use as a context manager."""
+
+    def __init__(self, cfg: ClusterConfig, key: KeyPair | None = None) -> None:
+        if key is None:
+            if cfg.default_client is None:
+                raise SppError(f"{cfg.source}: no clients.default key to connect with")
+            key = load_pair(cfg.client_secret_key(cfg.default_client))
+        if key.secret is None:
+            raise SppError("a client needs its secret key")
+        self.cfg = cfg
+        opts = ZmqOptions(
+            heartbeat_s=cfg.timeouts.heartbeat_s,
+            heartbeat_timeout_s=cfg.timeouts.heartbeat_timeout_s,
+            max_message_bytes=cfg.max_message_bytes,
+        )
         self._zctx = zmq.Context()
-        self._socks = []
-        identity = f"{name}-{os.urandom(4).hex()}".encode()
-        for party, ep in enumerate(config.endpoints):
-            s = self._zctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.IDENTITY, identity)
-            s.curve_secretkey = keys.secret
-            s.curve_publickey = keys.public
-            s.curve_serverkey = publics[party]
-            s.setsockopt(zmq.LINGER, 2000)
-            s.setsockopt(zmq.SNDHWM, 0)
-            s.setsockopt(zmq.RCVHWM, 0)
-            s.connect(ep.connect_url)
-            self._socks.append(s)
+        self._socks: dict[int, zmq.Socket] = {}
+        self._links: dict[int, LinkMonitor] = {}
+        try:
+            for p, pc in enumerate(cfg.parties):
+                self._socks[p], self._links[p] = curve_dealer(
+                    self._zctx, key.public, key.secret, load_public(pc.public_key), pc.connect_url, opts
+                )
+        except BaseException:
+            self.close()
+            raise
+        self._poller = zmq.Poller()
+        self._which: dict[Any, tuple[str, int]] = {}
+        for p in range(3):
+            self._poller.register(self._socks[p], zmq.POLLIN)
+            self._poller.register(self._links[p].socket, zmq.POLLIN)
+            self._which[self._socks[p]] = ("data", p)
+            self._which[self._links[p].socket] = ("monitor", p)
 
-    def close(self) -> None:
-        for s in self._socks:
-            s.close()
-        self._zctx.term()
-
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- jobs ----------------------------------------------------------------------------------
-    def submit(
+    def close(self) -> None:
+        for link in self._links.values():
+            link.close()
+        for s in self._socks.values():
+            s.close(linger=0)
+        self._zctx.term()
+
+    # -- connecting ----------------------------------------------------------------------------
+    def connect(self, timeout: float | None = None) -> None:
+        """Wait until all three servers accepted our key; ServerUnavailable names the first
+        that refused it or did not answer in ``timeout`` seconds (default: the config's)."""
+        timeout = self.cfg.timeouts.connect_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain_monitors()
+            for p, link in self._links.items():
+                if link.refused and not link.up:
+                    raise ServerUnavailable(f"{PARTY_NAMES[p]} at {link.url}: {link.refused}")
+                if link.ever_up and not link.up:
+                    raise ServerUnavailable(
+                        f"lost the connection to {PARTY_NAMES[p]} at {link.url} (server stopped or unreachable)"
+                    )
+            if all(link.up for link in self._links.values()):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                down = [f"{PARTY_NAMES[p]} at {lk.url}" for p, lk in self._links.items() if not lk.up]
+                raise ServerUnavailable(
+                    f"no connection to {', '.join(down)} within {timeout:g} s (is the cluster running?)"
+                )
+            self._poller.poll(int(min(left, 0.1) * 1000))
+
+    # -- requests ----------------------------------------------------------------------------------
+    def status(self, timeout: float = 5.0) -> dict[str, dict]:
+        """Each server's status map ("ready", "peers", "jobs", ...)."""
+        self.connect()
+        for p in range(3):
+            self._socks[p].send_multipart(jobs.encode_status_request())
+        replies = self._gather(None, timeout, want_status=True)
+        return {PARTY_NAMES[p]: r for p, r in replies.items()}  # type: ignore[misc]
+
+    def run(
         self,
         program: str,
         inputs: Mapping[str, np.ndarray] | None = None,
         params: Mapping[str, Any] | None = None,
         *,
         encoded: bool = False,
-        raw_outputs: bool = False,
-        on_progress: Callable[[dict], None] | None = None,
+        timeout: float | None = None,
     ) -> JobResult:
-        """Run ``program`` on the servers with plaintext ``inputs`` (encoded to fixed point and
-        shared here unless ``encoded``: then they are ring elements already)."""
-        fxp = self.config.fxp
-        job_id = os.urandom(8)
-        specs, share0, share1 = [], [], []
-        for name, value in (inputs or {}).items():
+        """Run ``program`` on secret-shared ``inputs`` (plaintext reals, or ring elements if
+        ``encoded``) with public ``params``; returns the reconstructed outputs."""
+        self.connect()
+        inputs = dict(inputs or {})
+        job = os.urandom(8).hex()
+        fxp = self.cfg.fxp
+        shapes, shares0, shares1 = {}, {}, {}
+        limit = self.cfg.max_message_bytes
+        for name, value in inputs.items():
             ring = np.asarray(value, dtype=DTYPE) if encoded else fxp.encode(value, name=f"input {name!r}")
-            s0, s1 = share(ring)
-            specs.append({"name": name, "shape": list(ring.shape)})
-            share0.append(s0)
-            share1.append(s1)
-        body = {"type": "job", "job": job_id, "program": program, "params": dict(params or {}), "inputs": specs}
-        packed = msgpack.packb(body, use_bin_type=True)
+            if ring.nbytes > limit:
+                raise ValueError(f"input {name!r} is {ring.nbytes} bytes; the servers accept at most {limit}")
+            shapes[name] = ring.shape
+            shares0[name], shares1[name] = share(ring)
         t0 = time.perf_counter()
-        for party, arrays in enumerate((share0, share1, [])):
-            self._socks[party].send_multipart([CONTROL, packed, *arrays], copy=False)
-        results = self._collect(job_id, on_progress)
-        seconds = time.perf_counter() - t0
-        failures = [r[0] for r in results.values() if not r[0].get("ok")]
-        missing = [p for p in PARTY_NAMES if p not in results]
-        if failures or missing:
-            if not failures:
-                raise PeerTimeout(f"no result for the job within {self.timeout:g} s", ", ".join(missing))
-            # the root cause, not the aborts it triggered in the other servers
-            first = min(failures, key=lambda f: ("aborted the job" in f.get("error", ""), f.get("party", "")))
-            extra = f"; no answer from {', '.join(missing)}" if missing else ""
-            raise JobFailed(f"{first.get('party')}: {first.get('error')}{extra}")
-        outputs = {}
-        for i, spec in enumerate(results["p0"][0]["outputs"]):
-            shape = tuple(spec["shape"])
-            parts = [np.frombuffer(results[p][1][i].bytes, dtype=DTYPE).reshape(shape) for p in ("p0", "p1")]
-            ring = parts[0] + parts[1]
-            outputs[spec["name"]] = ring if raw_outputs else fxp.decode(ring)
-        records = [[CallRecord.from_dict(d) for d in results[p][0]["records"]] for p in PARTY_NAMES]
-        return JobResult(outputs, merge_records(records), seconds, records)
+        args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
+        self._socks[0].send_multipart(jobs.encode_job(*args, shares0), copy=False)
+        self._socks[1].send_multipart(jobs.encode_job(*args, shares1), copy=False)
+        self._socks[2].send_multipart(jobs.encode_job(*args, None), copy=False)
+        del shares0, shares1
+        timeout = self.cfg.timeouts.job_s if timeout is None else timeout
+        replies = self._gather(job, timeout, want_status=False)
+        wall = time.perf_counter() - t0
+        return self._assemble(job, replies, wall)  # type: ignore[arg-type]
 
-    def _collect(self, job_id: bytes, on_progress) -> dict[str, tuple[dict, list]]:
-        poller = zmq.Poller()
-        for s in self._socks:
-            poller.register(s, zmq.POLLIN)
-        results: dict[str, tuple[dict, list]] = {}
-        deadline = time.monotonic() + self.timeout
-        while len(results) < 3:
+    # -- internals -----------------------------------------------------------------------------------
+    def _drain_monitors(self) -> None:
+        for link in self._links.values():
+            link.drain()
+
+    def _gather(self, job: str | None, timeout: float, *, want_status: bool) -> dict[int, Any]:
+        """Replies of all three servers; fails fast when a server goes away or refuses."""
+        replies: dict[int, Any] = {}
+        lost: dict[int, str] = {}
+        deadline = time.monotonic() + timeout
+        grace = self.cfg.timeouts.heartbeat_timeout_s + 1.0
+        failing = False
+        while len(replies) + len(lost) < 3:
+            if not failing and any(isinstance(r, jobs.JobReply) and not r.ok for r in replies.values()):
+                # A failed job fails everywhere within moments; a server that does not
+                # answer by then never started it (e.g. it is cut off from P0).
+                failing = True
+                deadline = min(deadline, time.monotonic() + grace)
             left = deadline - time.monotonic()
             if left <= 0:
+                missing = [PARTY_NAMES[p] for p in range(3) if p not in replies and p not in lost]
+                why = "no reply after the others failed" if failing else f"no reply within {timeout:g} s"
+                lost.update({p: why for p in range(3) if p not in replies and p not in lost})
+                if want_status:
+                    raise ServerUnavailable(f"no status reply from {', '.join(missing)} within {timeout:g} s")
                 break
-            for sock, _ in poller.poll(int(min(left, 1.0) * 1000)):
-                frames = sock.recv_multipart(copy=False)
-                if len(frames) < 2 or frames[0].bytes != CONTROL:
+            for sock, _ in self._poller.poll(int(min(left, 0.5) * 1000)):
+                kind, p = self._which[sock]
+                if kind == "monitor":
+                    self._links[p].drain()
                     continue
-                body = msgpack.unpackb(frames[1].bytes, raw=False)
-                party = PARTY_NAMES[self._socks.index(sock)]
-                if body.get("job") != job_id:
-                    continue
-                if body.get("type") == "progress":
-                    if on_progress is not None:
-                        on_progress(body)
-                    continue
-                if body.get("type") == "result":
-                    results[party] = (body, frames[2:])
-                    if not body.get("ok"):  # one failure is enough: the others will abort too
-                        deadline = min(deadline, time.monotonic() + 5)
-        return results
+                frames = self._socks[p].recv_multipart(copy=False)
+                reply = jobs.decode_reply(frames, server=PARTY_NAMES[p], max_bytes=self.cfg.max_message_bytes)
+                if want_status:
+                    if isinstance(reply, dict):
+                        replies[p] = reply
+                elif isinstance(reply, jobs.JobReply) and reply.job == job:
+                    replies[p] = reply
+            for p, link in self._links.items():
+                if p not in replies and p not in lost and not link.up:
+                    lost[p] = f"connection lost ({link.refused or 'server stopped or unreachable'})"
+        if lost:
+            if want_status:
+                raise ServerUnavailable("; ".join(f"{PARTY_NAMES[p]}: {m}" for p, m in lost.items()))
+            errors = {PARTY_NAMES[p]: m for p, m in lost.items()}
+            errors.update({PARTY_NAMES[p]: _error_text(r) for p, r in replies.items() if not r.ok})
+            raise JobFailed(job or "?", errors, _root(errors, replies, lost))
+        return replies
 
-    def status(self, timeout: float = 3.0) -> dict[str, dict | None]:
-        """Ask each server for its status (None where it does not answer)."""
-        body = msgpack.packb({"type": "status"}, use_bin_type=True)
-        for s in self._socks:
-            s.send_multipart([CONTROL, body])
-        out: dict[str, dict | None] = {p: None for p in PARTY_NAMES}
-        poller = zmq.Poller()
-        for s in self._socks:
-            poller.register(s, zmq.POLLIN)
-        deadline = time.monotonic() + timeout
-        while any(v is None for v in out.values()) and time.monotonic() < deadline:
-            for sock, _ in poller.poll(200):
-                frames = sock.recv_multipart()
-                if len(frames) >= 2 and frames[0] == CONTROL:
-                    msg = msgpack.unpackb(frames[1], raw=False)
-                    if msg.get("type") == "status":
-                        out[PARTY_NAMES[self._socks.index(sock)]] = msg
-        return out
+    def _assemble(self, job: str, replies: dict[int, jobs.JobReply], wall: float) -> JobResult:
+        errors = {PARTY_NAMES[p]: _error_text(r) for p, r in replies.items() if not r.ok}
+        if errors:
+            raise JobFailed(job, errors, _root(errors, replies, {}))
+        by_party = [{o.name: o for o in replies[p].outputs} for p in range(3)]
+        names = list(by_party[0])
+        if any(list(b) != names for b in by_party):
+            raise ProtocolError(f"job {job}: servers returned different outputs")
+        outputs, ring_outputs = {}, {}
+        for name in names:
+            o0, o1 = by_party[0][name], by_party[1][name]
+            if o0.kind == "shared":
+                if o0.array is None or o1.array is None or o0.array.shape != o1.array.shape:
+                    raise ProtocolError(f"job {job}: output {name!r} shares do not match")
+                ring = reconstruct(o0.array, o1.array)
+                ring_outputs[name] = ring
+                outputs[name] = self.cfg.fxp.decode(ring)
+            else:
+                outputs[name] = np.array(o0.array)
+        records = [[CallRecord.from_dict(d) for d in replies[p].records] for p in range(3)]
+        return JobResult(
+            job=job, outputs=outputs, ring_outputs=ring_outputs, stats=merge_records(records),
+            server_time_s={PARTY_NAMES[p]: replies[p].elapsed for p in range(3)}, wall_s=wall,
+            records=records,
+        )
+
+
+def _error_text(reply: jobs.JobReply) -> str:
+    return f"{reply.error_type}: {reply.error}" if reply.error_type else reply.error
+
+
+def _root(errors: Mapping[str, str], replies: Mapping[int, Any], lost: Mapping[int, str]) -> str | None:
+    """The server where the failure started: one we lost the connection to, else one whose
+    error is not a consequence of another party failing."""
+    gone = [p for p, why in lost.items() if why.startswith("connection lost")]
+    if gone:
+        return PARTY_NAMES[min(gone)]
+    for p, r in sorted(replies.items()):
+        if not r.ok and r.error_type not in ("PeerFailed", "PeerTimeout"):
+            return PARTY_NAMES[p]
+    return min(errors) if errors else None

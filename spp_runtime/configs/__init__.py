@@ -1,1 +1,1 @@
-"""Embedded configuration files (package data)."""
+"""Package data: the embedded default cluster config (``local.toml``)."""

@@ -1,163 +1,303 @@
-"""The local cluster: three `spp server` processes on this machine, managed by pid files.
+"""A local cluster: the three ``spp server`` processes started detached from one run directory.
 
-``up`` writes the embedded local configuration and fresh keys into a run directory when
-they are missing, starts the three servers detached (logs in ``<run>/logs``), and waits
-until a ``ping`` job succeeds on all three. ``status`` checks the processes and asks the
-servers; ``down`` stops them (SIGTERM, then SIGKILL) and is safe to repeat.
+The run directory holds ``cluster.toml`` (the config the servers were started with, or a
+pointer to it), ``pN.pid`` and ``pN.log`` per server, and for the embedded default config
+the generated ``keys/``. ``up`` waits until all three servers report they are connected to
+each other; ``down`` stops them (SIGTERM, then SIGKILL after a grace period) and is
+idempotent; ``status`` reports what runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import PARTY_NAMES
-from ..config import ClusterConfig, default_config_text, load_config
-from ..errors import ConfigError, SppError
-from ..keys import generate_keys
+import tomli_w
 
-DEFAULT_RUN_DIR = Path(".spp") / "cluster"
+from .. import PARTY_NAMES
+from ..config import ClusterConfig, default_text, load
+from ..engine.remote import free_ports
+from ..errors import SppError
+from ..keys import generate, public_path
+
+DEFAULT_RUN_DIR = "run/cluster"
+STATE_FILE = "cluster.json"
+DEFAULT_CONFIG_FILE = "cluster.toml"
 
 
 class ClusterError(SppError):
-    """The cluster could not be started, reached or stopped."""
+    """The cluster could not be started, queried or stopped."""
 
 
 @dataclass
-class PartyStatus:
-    party: str
+class ServerInfo:
+    name: str
     pid: int | None
     alive: bool
-    endpoint: str
-    answering: bool
+    listen: str
+    log: Path
+    status: dict | None = None  # the server's own status reply, when it answered
 
 
-def prepare_run_dir(run_dir: Path, config: Path | None) -> Path:
-    """Make sure the run directory has a config and keys; return the config path."""
+def default_run_dir() -> Path:
+    """``$SPP_RUN_DIR`` or ``./run/cluster``."""
+    return Path(os.environ.get("SPP_RUN_DIR", DEFAULT_RUN_DIR))
+
+
+def config_for(run_dir: Path, config: Path | None, ports: tuple[int, int, int] | None = None) -> tuple[ClusterConfig, Path]:
+    """The config a cluster in ``run_dir`` will use: the given file, or the embedded default
+    written to ``run_dir/cluster.toml`` (optionally on other ports)."""
+    if config is not None:
+        if ports is not None:
+            raise ClusterError("ports can only be chosen for the embedded default config")
+        return load(config), Path(config).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "logs").mkdir(exist_ok=True)
-    cfg_path = Path(config) if config else run_dir / "config.toml"
-    if config is None and not cfg_path.exists():
-        cfg_path.write_text(default_config_text())
-    cfg = load_config(cfg_path)
-    missing = [n for n in (*PARTY_NAMES, *cfg.clients) if not cfg.secret_key_file(n).exists()]
-    if missing:
-        generate_keys(cfg.key_dir, cfg.clients)
-    return cfg_path
+    path = run_dir / DEFAULT_CONFIG_FILE
+    raw = tomllib.loads(default_text())
+    if ports is not None:
+        for name, port in zip(PARTY_NAMES, ports):
+            raw["parties"][name]["port"] = int(port)
+    path.write_text(
+        "# Written by `spp cluster up` from the embedded default; paths are relative to this file.\n"
+        + tomli_w.dumps(raw)
+    )
+    return load(path), path.resolve()
 
 
-def _pid_file(run_dir: Path, party: int) -> Path:
-    return run_dir / f"{PARTY_NAMES[party]}.pid"
+def ensure_default_keys(cfg: ClusterConfig) -> list[Path]:
+    """Generate the key pairs the embedded config needs if none exist yet."""
+    names = [*PARTY_NAMES, *cfg.allowed_clients]
+    if all(public_path(cfg.key_dir, n).exists() for n in names):
+        return []
+    return generate(cfg.key_dir, names)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as dead
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return True
-
-
-def read_pids(run_dir: Path) -> dict[int, int]:
-    pids = {}
-    for party in range(3):
-        f = _pid_file(run_dir, party)
-        if f.exists():
-            try:
-                pids[party] = int(f.read_text().strip())
-            except ValueError:
-                f.unlink()
-    return pids
-
-
-def up(run_dir: Path = DEFAULT_RUN_DIR, config: Path | None = None, wait: float = 60.0) -> ClusterConfig:
-    """Start the three servers (unless already running) and wait until they serve jobs."""
+def up(
+    run_dir: Path,
+    config: Path | None = None,
+    *,
+    ports: tuple[int, int, int] | None = None,
+    wait_s: float | None = None,
+) -> list[ServerInfo]:
+    """Start the three servers detached and wait until they serve; returns where they are."""
     run_dir = Path(run_dir)
-    cfg_path = prepare_run_dir(run_dir, config)
-    cfg = load_config(cfg_path)
-    running = {p: pid for p, pid in read_pids(run_dir).items() if _alive(pid)}
-    for party in range(3):
-        if party in running:
-            continue
-        log = open(run_dir / "logs" / f"{PARTY_NAMES[party]}.log", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "spp_runtime.cli.main", "server", "--party", str(party), "--config", str(cfg_path)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    running = [s for s in _servers(run_dir) if s.alive]
+    if running:
+        raise ClusterError(
+            f"a cluster is already running from {run_dir} (pids "
+            f"{', '.join(str(s.pid) for s in running)}); run `spp cluster down` first"
         )
-        _pid_file(run_dir, party).write_text(str(proc.pid))
-    wait_until_serving(cfg, run_dir, wait)
-    return cfg
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg, cfg_path = config_for(run_dir, config, ports)
+    if cfg.default_client is None:
+        raise ClusterError(f"{cfg.source}: clients.default must name a client key (used to check the servers)")
+    if config is None:
+        ensure_default_keys(cfg)
+    _check_ports(cfg)
+    (run_dir / STATE_FILE).write_text(json.dumps({"config": str(cfg_path), "started": time.time()}))
+    procs = {}
+    for p, pc in enumerate(cfg.parties):
+        log_path = run_dir / f"{pc.name}.log"
+        with open(log_path, "ab") as log:
+            procs[pc.name] = proc = subprocess.Popen(
+                [sys.executable, "-m", "spp_runtime", "server", "--party", str(p), "--config", str(cfg_path)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )
+        (run_dir / f"{pc.name}.pid").write_text(f"{proc.pid}\n")
+    try:
+        _wait_ready(run_dir, cfg, procs, wait_s if wait_s is not None else cfg.timeouts.connect_s + 10)
+    except BaseException:
+        for proc in procs.values():  # the handles, not the pid files: no exec race
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        down(run_dir)
+        raise
+    return status(run_dir)
 
 
-def wait_until_serving(cfg: ClusterConfig, run_dir: Path, wait: float) -> None:
-    from ..client.client import Client
-
-    deadline = time.monotonic() + wait
-    last_error = "no answer"
-    while time.monotonic() < deadline:
-        dead = [PARTY_NAMES[p] for p, pid in read_pids(run_dir).items() if not _alive(pid)]
-        if dead:
-            logs = ", ".join(str(run_dir / "logs" / f"{d}.log") for d in dead)
-            raise ClusterError(f"server {', '.join(dead)} exited during start-up; see {logs}")
+def status(run_dir: Path, *, query: bool = True) -> list[ServerInfo]:
+    """The servers started from ``run_dir`` (empty if none), with their live status."""
+    servers = _servers(Path(run_dir))
+    if query and any(s.alive for s in servers):
         try:
-            with Client(cfg, cfg.clients[0], timeout=min(10.0, max(1.0, deadline - time.monotonic()))) as c:
-                c.submit("ping")
-            return
-        except SppError as exc:
-            last_error = str(exc)
-            time.sleep(0.3)
-    raise ClusterError(f"the servers did not start serving within {wait:g} s ({last_error})")
+            cfg = _state_config(Path(run_dir))
+            from ..client import Client
+
+            with Client(cfg) as client:
+                client.connect(timeout=3.0)
+                answers = client.status(timeout=3.0)
+            for s in servers:
+                s.status = answers.get(s.name)
+        except SppError:
+            pass
+    return servers
 
 
-def status(run_dir: Path = DEFAULT_RUN_DIR) -> list[PartyStatus]:
+def down(run_dir: Path, *, grace_s: float = 5.0) -> list[str]:
+    """Stop every server started from ``run_dir``; returns what was stopped (idempotent)."""
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.toml"
-    pids = read_pids(run_dir)
-    answers: dict[str, dict | None] = {p: None for p in PARTY_NAMES}
-    cfg = None
-    if cfg_path.exists():
-        try:
-            cfg = load_config(cfg_path)
-        except ConfigError:
-            cfg = None
-    if cfg is not None and any(_alive(pid) for pid in pids.values()):
-        from ..client.client import Client
+    stopped = []
+    servers = _servers(run_dir)
+    for s in servers:
+        if s.alive and s.pid is not None:
+            try:
+                os.kill(s.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace_s
+    for s in servers:
+        if not s.alive or s.pid is None:
+            continue
+        while _is_server(s.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _is_server(s.pid):
+            try:
+                os.kill(s.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        stopped.append(f"{s.name} (pid {s.pid})")
+    for name in PARTY_NAMES:
+        (run_dir / f"{name}.pid").unlink(missing_ok=True)
+    return stopped
 
-        with Client(cfg, cfg.clients[0]) as c:
-            answers = c.status(timeout=2.0)
+
+# -- internals ---------------------------------------------------------------------------------------
+def _servers(run_dir: Path) -> list[ServerInfo]:
     out = []
-    for party, name in enumerate(PARTY_NAMES):
-        pid = pids.get(party)
-        ep = cfg.endpoints[party].connect_url if cfg else "-"
-        out.append(PartyStatus(name, pid, pid is not None and _alive(pid), ep, answers.get(name) is not None))
+    listen = {}
+    try:
+        cfg = _state_config(run_dir)
+        listen = {pc.name: pc.bind_url for pc in cfg.parties}
+    except (SppError, OSError, ValueError):
+        pass
+    for name in PARTY_NAMES:
+        pid_file = run_dir / f"{name}.pid"
+        if not pid_file.exists():
+            continue
+        try:
+            pid = int(pid_file.read_text().strip())
+        except ValueError:
+            pid = None
+        alive = pid is not None and _is_server(pid)
+        out.append(ServerInfo(name, pid, alive, listen.get(name, "?"), run_dir / f"{name}.log"))
     return out
 
 
-def down(run_dir: Path = DEFAULT_RUN_DIR, grace: float = 5.0) -> list[str]:
-    """Stop the servers; returns the names of those that were running."""
-    run_dir = Path(run_dir)
-    stopped = []
-    pids = read_pids(run_dir)
-    for party, pid in pids.items():
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            stopped.append(PARTY_NAMES[party])
-    deadline = time.monotonic() + grace
-    for party, pid in pids.items():
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        _pid_file(run_dir, party).unlink(missing_ok=True)
-    return stopped
+def _state_config(run_dir: Path) -> ClusterConfig:
+    """The config the cluster in ``run_dir`` was started with."""
+    try:
+        state = json.loads((run_dir / STATE_FILE).read_text())
+        return load(Path(state["config"]))
+    except (OSError, ValueError, KeyError):
+        raise ClusterError(f"no cluster state in {run_dir} (start one with `spp cluster up`)") from None
+
+
+@contextmanager
+def cluster_for(
+    config: Path | None, run_dir: Path, *, keep: bool = False, echo: Callable[[str], None] = print
+) -> Iterator[ClusterConfig]:
+    """The cluster to talk to: ``config``'s, else the one running from ``run_dir``, else a
+    fresh local one started there on free ports (stopped afterwards unless ``keep``)."""
+    if config is not None:
+        yield load(config)
+        return
+    servers = _servers(run_dir)
+    if any(s.alive for s in servers):
+        dead = [s.name for s in servers if not s.alive] + [
+            n for n in PARTY_NAMES if n not in {s.name for s in servers}]
+        if dead:
+            raise ClusterError(
+                f"the cluster in {run_dir} is missing {', '.join(dead)} (see its log); "
+                f"restart it: spp cluster down --run-dir {run_dir} && spp cluster up --run-dir {run_dir}"
+            )
+        yield _state_config(run_dir)
+        return
+    echo(f"No cluster running from {run_dir}; starting a local one.")
+    up(run_dir, ports=free_ports(3))
+    try:
+        yield _state_config(run_dir)
+    finally:
+        if keep:
+            echo(f"Cluster left running from {run_dir}; stop it with `spp cluster down --run-dir {run_dir}`.")
+        else:
+            down(run_dir)
+
+
+def _is_server(pid: int) -> bool:
+    """Is ``pid`` alive and one of our servers (not a recycled pid, not a zombie)?"""
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc/self").exists():  # no procfs: trust the pid file
+        try:
+            os.kill(pid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        cmd = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return state != "Z" and b"spp_runtime" in cmd and b"server" in cmd
+
+
+def _check_ports(cfg: ClusterConfig) -> None:
+    """Fail clearly if a local port the cluster needs is taken."""
+    for pc in cfg.parties:
+        host = "0.0.0.0" if pc.bind in ("*", "0.0.0.0") else pc.bind
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ does: TIME_WAIT is fine
+        try:
+            s.bind((host, pc.port))
+        except OSError as exc:
+            raise ClusterError(f"{pc.name} cannot listen on {pc.bind}:{pc.port}: {exc.strerror}") from None
+        finally:
+            s.close()
+
+
+def _wait_ready(run_dir: Path, cfg: ClusterConfig, procs: dict[str, subprocess.Popen], wait_s: float) -> None:
+    from ..client import Client
+
+    deadline = time.monotonic() + wait_s
+    with Client(cfg) as client:
+        while True:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    raise ClusterError(
+                        f"{name} exited during start-up (code {proc.returncode}):\n{_tail(run_dir / f'{name}.log')}"
+                    )
+            try:
+                client.connect(timeout=1.0)
+                answers = client.status(timeout=2.0)
+                if all(a.get("ready") for a in answers.values()):
+                    return
+            except SppError:
+                pass
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"the servers did not connect to each other within {wait_s:g} s; logs:\n"
+                    + "\n".join(f"--- {s.name}\n{_tail(s.log)}" for s in _servers(run_dir))
+                )
+            time.sleep(0.1)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

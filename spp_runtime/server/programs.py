@@ -1,76 +1,104 @@
-"""The programs a job can run: name -> SPMD function over the party context.
+"""What a job may run: SPMD programs by name. Adding a program is one entry in ``PROGRAMS``.
 
-A program receives a :class:`JobContext` (the party context, the job's parameters, its
-secret-shared inputs, the party's share store) and returns the named SharedTensors whose
-shares go back to the job's receiver. Later subsystems add entries to ``PROGRAMS`` (one
-line each): benchmarks, dataset jobs, training and inference.
+A program runs on all three parties with a fresh PartyContext (seeds set up, counters
+zeroed). It gets the job's inputs as SharedTensors (the helper's hold only shapes) and its
+public parameters, and returns named outputs: a SharedTensor goes back to the client as the
+two primaries' shares, a numpy array as a public value. ``check`` validates parameters and
+input shapes on every server before anything runs, so a bad job fails the same way on all
+three with a clear message and costs no traffic.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from ..bench.registry import ALL_CASES
 from ..engine.context import PartyContext
+from ..protocols import compare
 from ..tensor import SharedTensor
 
-
-@dataclass
-class JobContext:
-    ctx: PartyContext
-    params: dict[str, Any]
-    inputs: dict[str, SharedTensor]
-    store: Any = None  # the party's share store (primaries), None on the helper
-    progress: Callable[[dict], None] = field(default=lambda info: None)
-
-    def input(self, name: str) -> SharedTensor:
-        try:
-            return self.inputs[name]
-        except KeyError:
-            raise ValueError(f"the job has no input named {name!r}") from None
+Inputs = Mapping[str, SharedTensor]
+Params = Mapping[str, Any]
+Outputs = Mapping[str, SharedTensor | np.ndarray]
+Shapes = Mapping[str, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
 class Program:
+    """One runnable program: its SPMD body, required inputs and a pre-flight check."""
+
     name: str
-    run: Callable[[JobContext], dict[str, SharedTensor]]
-    description: str
+    run: Callable[[PartyContext, Inputs, Params], Outputs]
+    inputs: tuple[str, ...] | None = None  # required input names; None: any
+    check: Callable[[Params, Shapes], None] | None = None  # raise ValueError on bad jobs
+    description: str = ""
+
+    def validate(self, params: Params, shapes: Shapes) -> None:
+        if self.inputs is not None and set(shapes) != set(self.inputs):
+            raise ValueError(
+                f"program {self.name!r} takes inputs {list(self.inputs)}, got {sorted(shapes)}"
+            )
+        if self.check is not None:
+            self.check(params, shapes)
 
 
-def _ping(job: JobContext) -> dict[str, SharedTensor]:
-    return {}
+# -- linear algebra ------------------------------------------------------------------------------
+def _check_matmul(params: Params, shapes: Shapes) -> None:
+    x, y = shapes["x"], shapes["y"]
+    if len(x) != 2 or len(y) != 2 or x[1] != y[0]:
+        raise ValueError(f"matmul needs (m, k) and (k, n) inputs, got {list(x)} and {list(y)}")
 
 
-def _matmul(job: JobContext) -> dict[str, SharedTensor]:
-    return {"z": job.input("x") @ job.input("y")}
+def _check_mul(params: Params, shapes: Shapes) -> None:
+    try:
+        np.broadcast_shapes(shapes["x"], shapes["y"])
+    except ValueError:
+        raise ValueError(f"mul inputs {list(shapes['x'])} and {list(shapes['y'])} do not broadcast") from None
 
 
-def _bench(job: JobContext) -> dict[str, SharedTensor]:
-    from ..bench.registry import get_case
+# -- the demo: one dense layer with ReLU ----------------------------------------------------------
+def _demo(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+    return {"scores": compare.relu(t["x"] @ t["w"] + t["b"])}
 
-    case = get_case(str(job.params["protocol"]))
-    variant = str(job.params.get("variant", "default"))
-    if variant not in case.variants:
-        raise ValueError(f"protocol {case.name!r} has no variant {variant!r}; known: {', '.join(case.variants)}")
-    with job.ctx.record(f"bench:{case.name}"):
-        out = case.program(job.ctx, job.inputs, variant)
+
+def _check_demo(params: Params, shapes: Shapes) -> None:
+    x, w, b = shapes["x"], shapes["w"], shapes["b"]
+    if len(x) != 2 or len(w) != 2 or x[1] != w[0] or tuple(b) != (w[1],):
+        raise ValueError(f"demo needs x (n, d), w (d, k), b (k,), got {list(x)}, {list(w)}, {list(b)}")
+
+
+# -- benchmark cases ----------------------------------------------------------------------------------
+def _bench(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+    case = ALL_CASES[params["case"]]
+    with ctx.record("bench"):
+        out = case.program(ctx, t, params.get("variant", "default"))
     return {"out": out}
 
 
-def _demo(job: JobContext) -> dict[str, SharedTensor]:
-    """A small end-to-end computation: a dense layer with ReLU and a softmax over it."""
-    x, w = job.input("x"), job.input("w")
-    h = (x @ w).relu()
-    return {"hidden": h, "probs": h.softmax(axis=-1)}
+def _check_bench(params: Params, shapes: Shapes) -> None:
+    name = params.get("case")
+    if name not in ALL_CASES:
+        raise ValueError(f"unknown benchmark case {name!r}; known: {', '.join(sorted(ALL_CASES))}")
+    variant = params.get("variant", "default")
+    if variant not in ALL_CASES[name].variants:
+        raise ValueError(f"case {name!r} has no variant {variant!r}; known: {', '.join(ALL_CASES[name].variants)}")
 
 
 PROGRAMS: dict[str, Program] = {
     p.name: p
     for p in (
-        Program("ping", _ping, "no computation: checks that the three servers run jobs"),
-        Program("matmul", _matmul, "z = x @ y"),
-        Program("bench", _bench, "one benchmark case (params: protocol, variant)"),
-        Program("demo", _demo, "relu(x @ w) and its softmax"),
+        Program("matmul", lambda ctx, t, p: {"out": t["x"] @ t["y"]}, ("x", "y"), _check_matmul,
+                "secure matrix product x @ y"),
+        Program("mul", lambda ctx, t, p: {"out": t["x"] * t["y"]}, ("x", "y"), _check_mul,
+                "secure elementwise product x * y"),
+        Program("demo", _demo, ("x", "w", "b"), _check_demo,
+                "a dense layer with ReLU: relu(x @ w + b)"),
+        Program("bench", _bench, None, _check_bench,
+                "one benchmark case (params: case, variant), recorded as the call 'bench'"),
     )
 }
 

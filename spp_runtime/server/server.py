@@ -1,207 +1,267 @@
-"""One party's server process: connect to the other two, then run jobs from clients.
+"""One party's server: connect to the two peers, then serve jobs from clients until stopped.
 
-Job flow. A client sends ``{"type": "job", ...}`` to all three servers (P0 and P1 with their
-input shares, P2 with the shapes only). P0 fixes the order: when idle it takes its oldest
-pending job and announces ``{"type": "run", "job": id}`` to P1 and P2, which run jobs in the
-announced order. Every job gets a fresh session (new pairwise seeds) and ends with a result
-(the party's output shares and its protocol records) or an error sent to the client. A
-failing party tells its peers (``abort``) so they stop at once; the servers keep serving.
-Logs carry job ids, program names, shapes and timings only.
+A client sends the same job (id, program, parameters, input shapes) to all three servers,
+with P0's and P1's input shares. Servers run jobs one at a time, in the order P0 sets: P0
+validates a job, announces its id and digest to P1 and P2, and runs it; P1 and P2 run a job
+once they hold both P0's announcement and the client's request, and refuse to run it if the
+two disagree. Every job runs in its own session (fresh seeds, fresh counters). A job that
+fails anywhere fails everywhere at once (the failing party tells the others), every server
+answers the client with its outputs or a clear error, and serving goes on.
+
+Logs carry job ids, program names, shapes, byte counts and timings, never shares or seeds.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
+import os
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
 from .. import PARTY_NAMES
 from ..config import ClusterConfig
-from ..engine.context import PartyContext
-from ..errors import SppError
-from ..ring import DTYPE
+from ..engine.session import describe, run_in_session
+from ..errors import PeerFailed, SppError
+from ..keys import load_pair, load_public
 from ..tensor import SharedTensor
-from ..transport.zmq_transport import ControlMessage, ZmqTransport
-from .programs import JobContext, get_program
+from ..transport import jobs, wire
+from ..transport.zmq_common import ZmqOptions
+from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
+from .programs import PROGRAMS, Program
 
-log = logging.getLogger("spp.server")
-MAX_INPUTS = 64
-
-
-@dataclass
-class PendingJob:
-    job_id: bytes
-    body: dict
-    arrays: list
-    route: bytes
-    client: str
-    received: float
+log = logging.getLogger(__name__)
 
 
 class JobRejected(SppError):
-    """A job request that cannot run (bad fields, unknown program, mismatched inputs)."""
+    """A job cannot run (bad request, unknown program, disagreement between servers)."""
 
 
-class Server:
-    def __init__(self, config: ClusterConfig, party: int, store: Any = None) -> None:
-        self.config = config
+def build_transport(cfg: ClusterConfig, party: int) -> ZmqTransport:
+    """The party's ZeroMQ endpoint as the config describes it (keys loaded and checked)."""
+    me = cfg.parties[party]
+    peers = {
+        q: PeerAddress(q, cfg.parties[q].connect_url, load_public(cfg.parties[q].public_key))
+        for q in range(3)
+        if q != party
+    }
+    clients = {load_public(cfg.client_public_key(n)): n for n in cfg.allowed_clients}
+    opts = ZmqOptions(
+        heartbeat_s=cfg.timeouts.heartbeat_s,
+        heartbeat_timeout_s=cfg.timeouts.heartbeat_timeout_s,
+        max_message_bytes=cfg.max_message_bytes,
+    )
+    return ZmqTransport(party, load_pair(me.secret_key), me.bind_url, peers, clients, opts)
+
+
+class PartyServer:
+    """The serving loop of one party."""
+
+    def __init__(
+        self, cfg: ClusterConfig, party: int, *, programs: dict[str, Program] | None = None
+    ) -> None:
+        self.cfg = cfg
         self.party = party
         self.name = PARTY_NAMES[party]
-        self.store = store
-        keys = config.load_keypair(self.name)
-        self.transport = ZmqTransport(
-            party, config.endpoints, keys, config.party_publics(), config.client_publics(),
-            max_message_bytes=config.max_message_bytes,
-        )
-        self.pending: dict[bytes, PendingJob] = {}
-        self.queue: deque[bytes] = deque()  # P0: jobs to announce; P1/P2: announced order
-        self.jobs_done = 0
-        self._stop = False
+        self.programs = programs if programs is not None else PROGRAMS
+        self.transport = build_transport(cfg, party)
+        self.started = time.time()
+        self.served = 0
+        self.failed = 0
+        self._announced: deque[tuple[str, str, float]] = deque()  # (job, digest, when) from P0
+        self._pending: dict[str, tuple[jobs.JobRequest, bytes, float]] = {}
+        self._rejected: dict[str, tuple[str, float]] = {}
+        self._was_ready = False
 
-    # -- lifecycle --------------------------------------------------------------------------
-    def stop(self, *_: object) -> None:
-        self._stop = True
-
-    def serve_forever(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
-        self.transport.connect()
-        log.info("%s listening on %s; connecting to peers", self.name, self.config.endpoints[self.party].bind_url)
-        self.transport.wait_ready(self.config.timeout_s)
-        log.info("%s connected to both peers; serving", self.name)
+    # -- the loop --------------------------------------------------------------------------
+    def serve(self, should_stop: Callable[[], bool]) -> None:
+        """Serve until ``should_stop()`` (checked at least every half second)."""
+        me = self.cfg.parties[self.party]
+        log.info("%s listening on %s (pid %d)", self.name, me.bind_url, os.getpid())
         try:
-            while not self._stop:
-                msg = self.transport.recv_control(0.2)
-                if msg is not None:
-                    self._handle(msg)
-                self._maybe_run()
+            while not should_stop():
+                event = self.transport.next_event(0.5)
+                if isinstance(event, ClientRequest):
+                    self._on_request(event)
+                elif isinstance(event, PeerControl):
+                    self._on_control(event)
+                self._note_readiness()
+                if self.party != 0:
+                    self._run_announced()
+                self._expire()
         finally:
+            log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
             self.transport.close()
-            log.info("%s stopped after %d jobs", self.name, self.jobs_done)
 
-    # -- control messages -------------------------------------------------------------------
-    def _handle(self, msg: ControlMessage) -> None:
-        kind = msg.body.get("type")
-        if msg.sender in PARTY_NAMES:
-            if kind == "run" and msg.sender == "p0" and self.party != 0:
-                self.queue.append(bytes(msg.body["job"]))
+    def ready(self) -> bool:
+        return all(self.transport.connected(q) for q in range(3) if q != self.party)
+
+    def status(self) -> dict:
+        return {
+            "ready": self.ready(),
+            "peers": self.transport.peer_status(),
+            "jobs": self.served,
+            "failed": self.failed,
+            "pid": os.getpid(),
+            "frac_bits": self.cfg.frac_bits,
+            "listen": self.cfg.parties[self.party].bind_url,
+            "programs": sorted(self.programs),
+            "uptime_s": round(time.time() - self.started, 3),
+        }
+
+    # -- requests and commands -------------------------------------------------------------
+    def _on_request(self, req: ClientRequest) -> None:
+        job_id = None
+        try:
+            kind, header = jobs.request_kind(req.frames)
+            if kind == "status":
+                self.transport.reply(req.route, jobs.encode_status(self.name, self.status()))
+                return
+            job_id = header.get("job") if isinstance(header.get("job"), str) else None
+            job = jobs.decode_job(
+                req.frames, header, with_shares=self.party != 2,
+                max_bytes=self.cfg.max_message_bytes,
+            )
+            self._validate(job)
+        except (jobs.BadRequest, JobRejected, ValueError) as exc:
+            log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
+            self.failed += 1
+            if job_id is not None and self.party != 0:
+                self._rejected[job_id] = (describe(exc), time.monotonic())
+            self.transport.reply(req.route, jobs.encode_error(job_id, self.name, exc))
             return
-        if kind == "job":
-            self._accept(msg)
-        elif kind == "status":
-            self.transport.reply(msg.route, {"type": "status", "party": self.name, "jobs_done": self.jobs_done,
-                                             "pending": len(self.pending)})
+        log.info(
+            "%s: job %s from client %s: %s, inputs %s",
+            self.name, job.job, req.client, job.program,
+            {k: list(v) for k, v in job.input_shapes.items()},
+        )
+        if self.party == 0:
+            self._announce_and_run(job, req.route)
         else:
-            self.transport.reply(msg.route, {"type": "error", "party": self.name,
-                                             "error": f"unknown request type {kind!r}"})
+            self._pending[job.job] = (job, req.route, time.monotonic())
 
-    def _accept(self, msg: ControlMessage) -> None:
-        body = msg.body
-        job_id = body.get("job")
-        if not isinstance(job_id, bytes) or not 1 <= len(job_id) <= 32:
-            self.transport.reply(msg.route, {"type": "error", "party": self.name, "error": "job request lacks a valid job id"})
-            return
-        if job_id in self.pending:
-            self._reply_error(msg.route, job_id, "a job with this id is already pending")
-            return
-        self.pending[job_id] = PendingJob(job_id, body, msg.arrays, msg.route, msg.sender, time.monotonic())
-        if self.party == 0:
-            self.queue.append(job_id)
-        log.info("job %s (%s) from %s queued", job_id.hex(), body.get("program"), msg.sender)
+    def _validate(self, job: jobs.JobRequest) -> None:
+        if job.frac_bits != self.cfg.frac_bits:
+            raise JobRejected(
+                f"job {job.job}: client uses {job.frac_bits} fractional bits, servers use "
+                f"{self.cfg.frac_bits}"
+            )
+        if job.program not in self.programs:
+            raise JobRejected(
+                f"job {job.job}: unknown program {job.program!r}; known: {', '.join(sorted(self.programs))}"
+            )
+        try:
+            self.programs[job.program].validate(job.params, job.input_shapes)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise JobRejected(f"job {job.job}: {exc}") from None
 
-    def _maybe_run(self) -> None:
-        if not self.queue:
-            self._expire()
+    def _on_control(self, ctl: PeerControl) -> None:
+        body = ctl.message
+        if ctl.peer != 0 or body.get("cmd") != "run" or not isinstance(body.get("job"), str):
+            log.warning("%s: ignored an unexpected command from %s", self.name, PARTY_NAMES[ctl.peer])
             return
-        job_id = self.queue[0]
-        job = self.pending.get(job_id)
-        if job is None:
-            return  # P1/P2: announced but the client's request has not arrived yet
-        self.queue.popleft()
-        del self.pending[job_id]
-        if self.party == 0:
-            for peer in (1, 2):
-                self.transport.send_control_to_party(peer, {"type": "run", "job": job_id})
-        self._execute(job)
+        self._announced.append((body["job"], str(body.get("digest")), time.monotonic()))
+
+    def _announce_and_run(self, job: jobs.JobRequest, route: bytes) -> None:
+        for q in (1, 2):
+            self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest()})
+        self._run(job, route)
+
+    def _run_announced(self) -> None:
+        """P1/P2: run announced jobs in P0's order once their requests are here."""
+        timeout = self.cfg.timeouts.recv_s
+        while self._announced:
+            job_id, digest, when = self._announced[0]
+            session = job_id.encode()
+            if job_id in self._pending:
+                self._announced.popleft()
+                job, route, _ = self._pending.pop(job_id)
+                if job.digest() != digest:
+                    exc = JobRejected(
+                        f"job {job_id}: the request {self.name} received differs from p0's "
+                        "(program, parameters, fractional bits or input shapes)"
+                    )
+                    self.transport.abort_session(describe(exc), session=session)
+                    self.failed += 1
+                    self.transport.reply(route, jobs.encode_error(job_id, self.name, exc))
+                    continue
+                self._run(job, route)
+            elif job_id in self._rejected:
+                self._announced.popleft()
+                self.transport.abort_session(self._rejected.pop(job_id)[0], session=session)
+            elif time.monotonic() - when > timeout:
+                self._announced.popleft()
+                reason = f"no request for job {job_id} reached {self.name} within {timeout:g} s"
+                log.warning("%s: %s", self.name, reason)
+                self.transport.abort_session(reason, session=session)
+            else:
+                return
 
     def _expire(self) -> None:
-        """Drop requests never scheduled (P0 never announced them) after the timeout."""
-        now = time.monotonic()
-        for job_id, job in list(self.pending.items()):
-            if now - job.received > 4 * self.config.timeout_s:
-                del self.pending[job_id]
-                self._reply_error(job.route, job_id, "the job was never scheduled by p0 (did the client reach every server?)")
+        """Drop requests P0 never started, telling their clients."""
+        now, timeout = time.monotonic(), self.cfg.timeouts.recv_s
+        for job_id, (job, route, when) in list(self._pending.items()):
+            if now - when > timeout:
+                del self._pending[job_id]
+                exc = JobRejected(f"job {job_id}: p0 did not start it within {timeout:g} s")
+                self.failed += 1
+                self.transport.reply(route, jobs.encode_error(job_id, self.name, exc))
+        for job_id, (_, when) in list(self._rejected.items()):
+            if now - when > timeout:
+                del self._rejected[job_id]
 
-    # -- running a job ----------------------------------------------------------------------
-    def _execute(self, job: PendingJob) -> None:
+    def _note_readiness(self) -> None:
+        ready = self.ready()
+        if ready != self._was_ready:
+            self._was_ready = ready
+            if ready:
+                log.info("%s: connected to both peers; serving", self.name)
+            else:
+                log.warning("%s: lost a peer: %s", self.name, self.transport.peer_status())
+
+    # -- running one job -------------------------------------------------------------------------
+    def _run(self, job: jobs.JobRequest, route: bytes) -> None:
+        program = self.programs[job.program]
         t0 = time.perf_counter()
-        program_name = str(job.body.get("program"))
-        self.transport.begin_session(job.job_id)
+
+        def body(ctx):
+            inputs = {
+                name: SharedTensor.like(ctx, job.shares.get(name), shape)
+                for name, shape in job.input_shapes.items()
+            }
+            return _collect(program.run(ctx, inputs, job.params))
+
         try:
-            program = get_program(program_name)
-            ctx = PartyContext(self.party, self.transport, fxp=self.config.fxp, session=job.job_id,
-                               timeout=self.config.timeout_s, max_message_bytes=self.config.max_message_bytes)
-            ctx.setup()
-            ctx.start_epoch()
-            inputs = self._inputs(ctx, job)
-            progress = lambda info: self.transport.reply(job.route, {"type": "progress", "job": job.job_id, "party": self.name, **info})  # noqa: E731
-            jc = JobContext(ctx, dict(job.body.get("params") or {}), inputs, self.store, progress)
-            outputs = program.run(jc)
-            self._reply_result(job, outputs, ctx)
-            log.info("job %s (%s) done in %.3f s", job.job_id.hex(), program_name, time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - reported to the client, the server carries on
-            reason = f"{type(exc).__name__}: {exc}"
-            log.warning("job %s (%s) failed: %s", job.job_id.hex(), program_name, reason)
-            self.transport.abort_session(reason[:300])
-            self._reply_error(job.route, job.job_id, reason)
-        finally:
-            self.transport.end_session()
-            self.jobs_done += 1
-
-    def _inputs(self, ctx: PartyContext, job: PendingJob) -> dict[str, SharedTensor]:
-        specs = job.body.get("inputs") or []
-        if not isinstance(specs, list) or len(specs) > MAX_INPUTS:
-            raise JobRejected("malformed inputs list")
-        arrays = job.arrays
-        if not ctx.is_helper and len(arrays) != len(specs):
-            raise JobRejected(f"the request declares {len(specs)} inputs but carries {len(arrays)} arrays")
-        out = {}
-        for i, spec in enumerate(specs):
-            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-                raise JobRejected(f"input {i} is malformed")
-            shape = spec.get("shape")
-            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-                raise JobRejected(f"input {spec['name']!r} has a malformed shape")
-            if ctx.is_helper:
-                out[spec["name"]] = SharedTensor(ctx, None, tuple(shape))
-                continue
-            buf = arrays[i].buffer if hasattr(arrays[i], "buffer") else arrays[i]
-            n = int(np.prod(shape, dtype=np.int64))
-            if len(buf) != 8 * n:
-                raise JobRejected(f"input {spec['name']!r}: {len(buf)} bytes do not match shape {shape}")
-            out[spec["name"]] = SharedTensor(ctx, np.frombuffer(buf, dtype=DTYPE).reshape(shape).copy())
-        return out
-
-    def _reply_result(self, job: PendingJob, outputs: dict[str, SharedTensor], ctx: PartyContext) -> None:
-        specs, arrays = [], []
-        for name, t in outputs.items():
-            specs.append({"name": name, "shape": list(t.shape)})
-            if t.share is not None:
-                arrays.append(np.ascontiguousarray(t.share))
-        self.transport.reply(job.route, {
-            "type": "result", "job": job.job_id, "party": self.name, "ok": True,
-            "outputs": specs, "records": [c.to_dict() for c in ctx.calls],
-        }, arrays)
-
-    def _reply_error(self, route: bytes, job_id: bytes, error: str) -> None:
-        self.transport.reply(route, {"type": "result", "job": job_id, "party": self.name, "ok": False, "error": error})
+            outputs, calls = run_in_session(
+                self.transport, job.job.encode(), body, fxp=self.cfg.fxp,
+                timeout=self.cfg.timeouts.recv_s, max_message_bytes=self.cfg.max_message_bytes,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
+            self.failed += 1
+            level = logging.INFO if isinstance(exc, PeerFailed) else logging.WARNING
+            log.log(level, "%s: job %s (%s) failed: %s", self.name, job.job, job.program, describe(exc))
+            self.transport.reply(route, jobs.encode_error(job.job, self.name, exc))
+            return
+        elapsed = time.perf_counter() - t0
+        sent = sum(c.payload for r in calls if r.depth == 0 for c in r.sent.values())
+        self.served += 1
+        log.info("%s: job %s (%s) done in %.3f s, sent %d payload bytes", self.name, job.job,
+                 job.program, elapsed, sent)
+        records = [c.to_dict() for c in calls]
+        self.transport.reply(route, jobs.encode_result(job.job, self.name, outputs, records, elapsed))
 
 
-def run_server(config: ClusterConfig, party: int) -> None:
-    """Entry point of `spp server`."""
-    Server(config, party).serve_forever()
+def _collect(outs) -> list[jobs.Output]:
+    """Program outputs as reply entries: shares of SharedTensors, public arrays as they are."""
+    result = []
+    for name, val in outs.items():
+        if isinstance(val, SharedTensor):
+            result.append(jobs.Output(name, "shared", val.share, val.shape))
+        else:
+            arr = np.asarray(val)
+            if arr.dtype.name not in wire.ALLOWED_DTYPES:
+                raise TypeError(f"public output {name!r} has dtype {arr.dtype}, which cannot be sent")
+            result.append(jobs.Output(name, "public", arr, arr.shape))
+    return result

@@ -1,409 +1,385 @@
-"""Three OS processes over ZeroMQ, every socket CURVE-encrypted and authenticated.
+"""The three parties over CURVE-secured ZeroMQ, one OS process each.
 
-Topology: each party binds one ROUTER socket (CURVE server) and connects one DEALER (CURVE
-client, identity = its party name) to each other party's ROUTER. A party sends to a peer on
-its DEALER and receives everything on its ROUTER; clients (data owners, job submitters)
-connect DEALERs to the ROUTER too.
+Sockets of party ``i``:
 
-Authentication: a ZAP handler accepts only the public keys in the configuration (the other
-parties' and the known clients'). The key a message was authenticated with arrives as the
-frame's ``User-Id``; a message whose claimed party identity does not match the key is
-dropped and logged, so no party or client can impersonate another.
+* one ROUTER bound at its own address (CURVE server). The two peers' and the clients'
+  connections arrive here; the ZAP handler accepts only configured keys and binds each key
+  to an identity (``zmq_auth``), so every inbound message is attributed to the party or
+  client whose key authenticated its connection;
+* one DEALER per peer ``j``, connected to ``j``'s ROUTER (CURVE client, expecting ``j``'s
+  public key), carrying everything ``i`` sends to ``j``. Its monitor tells when ``j`` is up,
+  gone (process killed, connection dropped, heartbeats missed), or refused our key.
 
-Frames on the wire: ``[kind, *payload]`` where kind is ``b"P"`` (protocol message: the
-engine's wire format, see :mod:`.wire`) or ``b"C"`` (control: one msgpack map, optionally
-followed by raw array frames). Arrays travel as separate zero-copy frames.
+A party message is the frame list of ``wire.encode`` sent as-is (``copy=False``: buffers of
+64 KiB and more go out without a copy, so the caller must not modify a sent array
+afterwards). Control messages between servers are one msgpack frame ``{"ctl": kind, ...}``:
+``hello`` (sent on every new connection), ``abort`` (a party gave up a session) and server
+commands passed up to the caller.
 
-Liveness: ZMTP heartbeats (1 s) and socket monitors; when a connection to a peer drops
-(process killed, network gone) the peer is marked failed and any receive from it raises
-:class:`PeerFailed` naming it at once, instead of waiting for the timeout.
+Sessions: a run (job) has a session id; messages are routed by the session in their header.
+Messages of a session not yet begun wait; messages of a finished one are dropped. Inside a
+session, a lost connection to either peer or an ``abort`` from either makes every receive
+raise :class:`PeerFailed` naming that peer at once, instead of waiting for the timeout.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
-from zmq.utils.monitor import recv_monitor_message
 
 from .. import PARTY_NAMES
-from ..errors import PeerFailed, PeerTimeout, ProtocolError
+from ..errors import PeerFailed, PeerTimeout, SppError
+from ..keys import KeyPair
 from .base import Transport
+from .zmq_auth import CLIENT_PREFIX, ZAP_DOMAIN, KeyAuthenticator, sender_identity
+from .zmq_common import LinkMonitor, ZmqOptions, configure, curve_dealer
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = b"P"
-CONTROL = b"C"
-HEARTBEAT_MS = 1000
-HEARTBEAT_TIMEOUT_MS = 4000
+_MAX_PENDING_SESSIONS = 64
+_MAX_CLOSED_SESSIONS = 1024
+
+
+@dataclass(frozen=True)
+class PeerAddress:
+    """How to reach one peer and which key it must prove."""
+
+    party: int
+    url: str
+    public_key: bytes
 
 
 @dataclass
-class KeyPair:
-    public: bytes  # z85
-    secret: bytes  # z85
+class ClientRequest:
+    """A message from an authenticated client; ``route`` is where the reply goes."""
 
-    @classmethod
-    def generate(cls) -> "KeyPair":
-        public, secret = zmq.curve_keypair()
-        return cls(public, secret)
-
-    @classmethod
-    def load(cls, secret_file: str) -> "KeyPair":
-        public, secret = zmq.auth.load_certificate(secret_file)
-        if secret is None:
-            raise ValueError(f"{secret_file} holds no secret key")
-        return cls(public, secret)
+    route: bytes
+    client: str
+    frames: list
 
 
 @dataclass
-class Endpoint:
-    """Where a party listens (``bind``) and where others reach it (``host``)."""
+class PeerControl:
+    """A server command from a peer (e.g. P0 announcing the next job)."""
 
-    host: str
-    port: int
-    bind: str = "0.0.0.0"
-
-    @property
-    def connect_url(self) -> str:
-        return f"tcp://{self.host}:{self.port}"
-
-    @property
-    def bind_url(self) -> str:
-        return f"tcp://{self.bind}:{self.port}"
+    peer: int
+    message: dict
 
 
-class _Allow:
-    """ZAP credentials provider: accept exactly the configured public keys."""
-
-    def __init__(self, allowed: dict[bytes, str]) -> None:
-        self.allowed = allowed
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        ok = key in self.allowed  # pyzmq passes the z85-encoded client key
-        if not ok:
-            log.warning("rejected a connection with an unknown public key")
-        return ok
-
-
-@dataclass
-class ControlMessage:
-    sender: str  # party name or client name
-    route: bytes  # routing id to reply to
-    body: dict
-    arrays: list = field(default_factory=list)
+class ConnectError(SppError):
+    """A party could not connect to (or authenticate with) a peer."""
 
 
 class ZmqTransport(Transport):
-    """One party's sockets. Not thread-safe: use it from the party's protocol thread."""
+    """A party's CURVE ZeroMQ endpoint: party links, sessions, and client requests."""
 
     def __init__(
         self,
         party: int,
-        endpoints: Sequence[Endpoint],
         keys: KeyPair,
-        party_publics: Sequence[bytes],
-        client_publics: dict[str, bytes] | None = None,
-        *,
-        max_message_bytes: int = 1 << 31,
+        bind_url: str,
+        peers: Mapping[int, PeerAddress],
+        clients: Mapping[bytes, str] | None = None,
+        options: ZmqOptions | None = None,
     ) -> None:
+        if keys.secret is None:
+            raise ValueError("a server needs its secret key")
+        if set(peers) != {0, 1, 2} - {party}:
+            raise ValueError(f"party {party} needs the addresses of both other parties")
         self.party = party
-        self.name = PARTY_NAMES[party]
+        self.options = options or ZmqOptions()
+        identities = {peers[p].public_key: PARTY_NAMES[p] for p in peers}
+        for key, name in (clients or {}).items():
+            if key in identities:
+                raise ValueError(f"client {name!r} uses the key of {identities[key]}")
+            identities[key] = CLIENT_PREFIX + name
+        self._peer_by_name = {PARTY_NAMES[p]: p for p in peers}
         self._zctx = zmq.Context()
-        self._endpoints = list(endpoints)
-        self._keys = keys
-        self._party_publics = list(party_publics)
-        self._max = max_message_bytes
-        allowed = {pk: PARTY_NAMES[i] for i, pk in enumerate(party_publics) if i != party}
-        for name, pk in (client_publics or {}).items():
-            allowed[pk] = name
-        self._key_owner = allowed
-        self._auth = ThreadAuthenticator(self._zctx)
+        self._auth = KeyAuthenticator(self._zctx, identities)
         self._auth.start()
-        self._auth.configure_curve_callback(domain="*", credentials_provider=_Allow(allowed))
         self._router = self._zctx.socket(zmq.ROUTER)
-        self._secure(self._router, server=True)
-        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._router.bind(self._endpoints[party].bind_url)
+        configure(self._router, self.options)
+        self._router.router_mandatory = 1
+        self._router.curve_server = True
+        self._router.curve_publickey = keys.public
+        self._router.curve_secretkey = keys.secret
+        self._router.zap_domain = ZAP_DOMAIN.encode()
+        try:
+            self._router.bind(bind_url)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise ConnectError(f"{PARTY_NAMES[party]} cannot listen on {bind_url}: {exc}") from None
+        self.bind_url = bind_url
         self._dealers: dict[int, zmq.Socket] = {}
-        self._monitors: dict[zmq.Socket, int] = {}
-        self._proto: dict[int, deque] = {p: deque() for p in range(3) if p != party}
-        self._control: deque[ControlMessage] = deque()
-        self._failed: dict[int, str] = {}
-        self._aborted: dict[int, str] = {}
-        self._handshaken: set[int] = set()
-        self._hello_from: set[int] = set()
-        self._barriers: dict[int, int] = {p: 0 for p in range(3) if p != party}
-        self._barrier_count = 0
-        self.session: bytes | None = None
-        self._finished: set[bytes] = set()
+        self._links: dict[int, LinkMonitor] = {}
+        self._peers = dict(peers)
+        for p, addr in sorted(peers.items()):
+            self._dealers[p], self._links[p] = curve_dealer(
+                self._zctx, keys.public, keys.secret, addr.public_key, addr.url, self.options
+            )
         self._poller = zmq.Poller()
         self._poller.register(self._router, zmq.POLLIN)
+        self._monitor_of = {}
+        for p, link in self._links.items():
+            self._poller.register(link.socket, zmq.POLLIN)
+            self._monitor_of[link.socket] = p
+        self._hellos = {p: 0 for p in peers}
+        self._hello_since_up = {p: False for p in peers}  # a restarted peer says hello again
+        self._session: bytes | None = None
+        self._session_epochs: dict[int, tuple[int, int]] = {}
+        self._inbox: dict[int, deque] = {p: deque() for p in peers}
+        self._pending: OrderedDict[bytes, dict[int, deque]] = OrderedDict()
+        self._closed: OrderedDict[bytes, None] = OrderedDict()
+        self._aborts: dict[bytes, tuple[int, str, str]] = {}
+        self._events: deque = deque()
 
-    # -- set-up ---------------------------------------------------------------------------
-    def _secure(self, sock: zmq.Socket, *, server: bool, server_key: bytes | None = None) -> None:
-        sock.curve_secretkey = self._keys.secret
-        sock.curve_publickey = self._keys.public
-        if server:
-            sock.curve_server = True
-        else:
-            sock.curve_serverkey = server_key
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDHWM, 0)
-        sock.setsockopt(zmq.RCVHWM, 0)
-        sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-        sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
-        sock.setsockopt(zmq.MAXMSGSIZE, self._max)
+    # -- connection state -------------------------------------------------------------------
+    def connected(self, peer: int) -> bool:
+        """Both directions with ``peer`` are up: our handshake done and its hello received."""
+        return self._links[peer].up and self._hello_since_up[peer]
 
-    def connect(self) -> None:
-        """Connect a DEALER to each other party (returns at once; see :meth:`wait_ready`)."""
-        for peer in range(3):
-            if peer == self.party:
-                continue
-            d = self._zctx.socket(zmq.DEALER)
-            d.setsockopt(zmq.IDENTITY, self.name.encode())
-            self._secure(d, server=False, server_key=self._party_publics[peer])
-            mon = d.get_monitor_socket(
-                zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-            )
-            self._poller.register(mon, zmq.POLLIN)
-            self._monitors[mon] = peer
-            d.connect(self._endpoints[peer].connect_url)
-            self._dealers[peer] = d
+    def peer_status(self) -> dict[str, str]:
+        """A readable state per peer ("connected", "connecting", or why it was refused)."""
+        self._pump(0)
+        out = {}
+        for p, link in self._links.items():
+            if self.connected(p):
+                out[PARTY_NAMES[p]] = "connected"
+            elif link.refused:
+                out[PARTY_NAMES[p]] = f"refused: {link.refused}"
+            else:
+                out[PARTY_NAMES[p]] = "connecting"
+        return out
 
-    def wait_ready(self, timeout: float) -> None:
-        """Block until both peers are connected and have greeted us; errors name the peer."""
+    def wait_connected(self, timeout: float) -> None:
+        """Block until both peers are connected in both directions.
+
+        Raises ConnectError naming the peer if it refuses our key, presents the wrong key, or
+        does not come up within ``timeout`` seconds.
+        """
         deadline = time.monotonic() + timeout
-        greeted: set[int] = set()
-        while True:
-            for peer in self._handshaken - greeted:
-                self.send_control_to_party(peer, {"type": "hello", "from": self.name})
-                greeted.add(peer)
-            if len(self._hello_from) == 2 and len(greeted) == 2:
-                return
-            for peer, why in self._failed.items():
-                raise PeerFailed(f"could not connect: {why}", PARTY_NAMES[peer])
+        while not all(self.connected(p) for p in self._links):
+            for p, link in self._links.items():
+                if link.refused and not link.up:
+                    raise ConnectError(
+                        f"{PARTY_NAMES[self.party]} cannot connect to {PARTY_NAMES[p]} at "
+                        f"{link.url}: {link.refused}"
+                    )
             left = deadline - time.monotonic()
             if left <= 0:
-                missing = sorted(PARTY_NAMES[p] for p in self._proto if p not in self._hello_from)
-                raise PeerTimeout(f"no connection within {timeout:g} s", ", ".join(missing))
+                missing = [PARTY_NAMES[p] for p in self._links if not self.connected(p)]
+                raise ConnectError(
+                    f"{PARTY_NAMES[self.party]}: no connection with {', '.join(missing)} within "
+                    f"{timeout:g} s (not running, unreachable, or keys do not match)"
+                )
             self._pump(min(left, 0.2))
 
-    # -- sending ----------------------------------------------------------------------------
+    # -- sessions ------------------------------------------------------------------------------
+    @property
+    def session(self) -> bytes | None:
+        return self._session
+
+    def begin_session(self, session: bytes) -> None:
+        """Start routing messages of ``session`` to receives; both peers must be connected."""
+        if self._session is not None:
+            raise RuntimeError("a session is already running")
+        if session in self._closed:
+            raise ValueError("this session id was already used")
+        self._pump(0)
+        for p in self._links:
+            if not self.connected(p):
+                raise PeerFailed("not connected", PARTY_NAMES[p])
+        self._session = session
+        self._session_epochs = {p: self._epoch(p) for p in self._links}
+        buffered = self._pending.pop(session, {})
+        for p in self._links:
+            self._inbox[p] = buffered.get(p, deque())
+
+    def end_session(self) -> None:
+        """Finish the current session; its late messages are dropped from now on."""
+        if self._session is None:
+            return
+        self._closed[self._session] = None
+        while len(self._closed) > _MAX_CLOSED_SESSIONS:
+            self._closed.popitem(last=False)
+        self._aborts.pop(self._session, None)
+        self._session = None
+        for p in self._links:
+            self._inbox[p] = deque()
+
+    def abort_session(self, reason: str, session: bytes | None = None, origin: str | None = None) -> None:
+        """Tell both peers this party gave up a session (default: the current one).
+
+        ``reason`` is shown to the peers and their clients: it must name the problem only.
+        ``origin`` names the party at fault when it is not this one (e.g. a peer that died).
+        """
+        session = session if session is not None else self._session
+        if session is None:
+            return
+        msg = {"ctl": "abort", "s": session, "reason": reason[:500],
+               "origin": origin or PARTY_NAMES[self.party]}
+        for p in self._links:
+            if self._links[p].up:
+                self._send_control(p, msg)
+
+    # -- Transport interface ---------------------------------------------------------------------
     def send_frames(self, peer: int, frames: Sequence) -> None:
-        self._check_alive(peer)
-        self._dealers[peer].send_multipart([PROTOCOL, *frames], copy=False)
+        self._raise_if_broken()
+        self._dealers[peer].send_multipart(frames, copy=False)
 
-    def send_control_to_party(self, peer: int, body: dict, arrays: Sequence = ()) -> None:
-        self._dealers[peer].send_multipart([CONTROL, msgpack.packb(body, use_bin_type=True), *arrays], copy=False)
-
-    def reply(self, route: bytes, body: dict, arrays: Sequence = ()) -> None:
-        """Send a control message to a client (or party) through the ROUTER."""
-        try:
-            self._router.send_multipart([route, CONTROL, msgpack.packb(body, use_bin_type=True), *arrays], copy=False)
-        except zmq.ZMQError as exc:  # the client went away
-            log.warning("could not reply to a client: %s", exc)
-
-    # -- receiving --------------------------------------------------------------------------
     def recv_frames(self, peer: int, timeout: float) -> Sequence:
+        if self._session is None:
+            raise RuntimeError("recv_frames outside a session")
         deadline = time.monotonic() + timeout
         while True:
-            found = self._take(peer)
-            if found is not None:
-                return found
-            self._check_alive(peer)
+            self._raise_if_broken()
+            if self._inbox[peer]:
+                return self._inbox[peer].popleft()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise PeerTimeout(f"no message within {timeout:g} s", PARTY_NAMES[peer])
-            self._pump(min(left, 0.5))
+            self._pump(left)
 
-    def _take(self, peer: int) -> Sequence | None:
-        """The first buffered message of the current session from ``peer``; messages of
-        finished sessions are dropped, those of later sessions stay buffered."""
-        q = self._proto[peer]
-        for i, frames in enumerate(q):
-            sess = _session_of(frames)
-            if self.session is None or sess == self.session:
-                del q[i]
-                return frames
-        if self._finished:
-            kept = [f for f in q if _session_of(f) not in self._finished]
-            q.clear()
-            q.extend(kept)
-        return None
+    # -- server commands and clients ---------------------------------------------------------
+    def send_control(self, peer: int, message: dict) -> None:
+        """Send a server command (a msgpack map, must not use the key ``ctl``) to ``peer``."""
+        if "ctl" in message:
+            raise ValueError("'ctl' is reserved")
+        self._send_control(peer, {"ctl": "cmd", "body": message})
 
-    def begin_session(self, session: bytes) -> None:
-        """Start a job: receives return only this session's protocol messages."""
-        self.session = session
-        self._aborted.clear()
-
-    def end_session(self) -> None:
-        """The current job is over: its late messages will be dropped."""
-        if self.session is not None:
-            self._finished.add(self.session)
-        self.session = None
-        self._aborted.clear()
-
-    def abort_session(self, reason: str) -> None:
-        """Tell both peers this party gave up on the current job, so they stop waiting."""
-        for peer in self._dealers:
-            try:
-                self.send_control_to_party(peer, {"type": "abort", "job": self.session, "error": reason})
-            except zmq.ZMQError:
-                pass
-
-    def barrier(self, timeout: float) -> None:
-        """Wait until both peers reach the same barrier: everything sent before it has been
-        delivered (messages are ordered per link), so closing afterwards loses nothing."""
-        self._barrier_count += 1
-        for peer in self._dealers:
-            self.send_control_to_party(peer, {"type": "barrier", "n": self._barrier_count})
-        deadline = time.monotonic() + timeout
-        while any(n < self._barrier_count for n in self._barriers.values()):
-            for peer, n in self._barriers.items():
-                if n < self._barrier_count:
-                    self._check_alive(peer)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                waiting = [PARTY_NAMES[p] for p, n in self._barriers.items() if n < self._barrier_count]
-                raise PeerTimeout(f"barrier not reached within {timeout:g} s", ", ".join(waiting))
-            self._pump(min(left, 0.2))
-
-    def recv_control(self, timeout: float) -> ControlMessage | None:
-        """The next control message (from a party or a client), or None after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while not self._control:
-            left = deadline - time.monotonic()
-            if left <= 0:
+    def next_event(self, timeout: float | None) -> ClientRequest | PeerControl | None:
+        """The next client request or peer command, or None after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._events:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 return None
-            self._pump(min(left, 0.5))
-        return self._control.popleft()
+            self._pump(1.0 if left is None else min(left, 1.0))
+        return self._events.popleft()
 
-    def drop_protocol_messages(self) -> None:
-        """Forget buffered protocol messages (between jobs, after a failure)."""
-        for q in self._proto.values():
-            q.clear()
-
-    def _check_alive(self, peer: int) -> None:
-        if peer in self._failed:
-            raise PeerFailed(self._failed[peer], PARTY_NAMES[peer])
-        if peer in self._aborted:
-            raise PeerFailed(f"aborted the job: {self._aborted[peer]}", PARTY_NAMES[peer])
-
-    def mark_failed(self, peer: int, why: str) -> None:
-        self._failed.setdefault(peer, why)
-
-    def clear_failure(self, peer: int) -> None:
-        self._failed.pop(peer, None)
-
-    def _pump(self, timeout: float) -> None:
-        events = dict(self._poller.poll(int(timeout * 1000)))
-        for mon, peer in list(self._monitors.items()):
-            if mon in events:
-                self._on_monitor(mon, peer)
-        if self._router in events:
-            while True:
-                try:
-                    frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-                self._on_message(frames)
-
-    def _on_monitor(self, mon: zmq.Socket, peer: int) -> None:
-        while True:
-            try:
-                evt = recv_monitor_message(mon, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            kind = evt["event"]
-            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self._handshaken.add(peer)
-                self.clear_failure(peer)
-            elif kind == zmq.EVENT_DISCONNECTED:
-                if peer in self._handshaken:
-                    self.mark_failed(peer, "connection lost (peer process stopped or unreachable)")
-            elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                self.mark_failed(peer, "authentication failed: the peer refused our key or we refused its key")
-            else:
-                self.mark_failed(peer, "secure handshake failed (this party does not have the peer's public key, or the peer refused ours)")
-
-    def _on_message(self, frames: list) -> None:
-        if len(frames) < 3:
-            log.warning("dropped a malformed message (%d frames)", len(frames))
-            return
-        route = bytes(frames[0].bytes)
-        user = frames[1].get("User-Id")
-        owner = self._key_owner.get(user.encode() if isinstance(user, str) else user)
-        kind = frames[1].bytes
-        if owner is None:
-            log.warning("dropped a message authenticated with an unknown key")
-            return
-        if owner in PARTY_NAMES:
-            peer = PARTY_NAMES.index(owner)
-            if route != owner.encode():
-                log.warning("dropped a message from %s claiming to be %r", owner, route[:16])
-                return
-        else:
-            peer = None
-        body_frames = frames[2:]
-        if kind == PROTOCOL and peer is not None:
-            self._proto[peer].append(body_frames)
-        elif kind == CONTROL:
-            try:
-                body = msgpack.unpackb(body_frames[0].bytes, raw=False)
-                if not isinstance(body, dict):
-                    raise ValueError("not a map")
-            except Exception:  # noqa: BLE001 - any decoding failure is a bad message
-                log.warning("dropped a malformed control message from %s", owner)
-                return
-            if peer is not None and body.get("type") == "hello":
-                self._hello_from.add(peer)
-                return
-            if peer is not None and body.get("type") == "barrier":
-                self._barriers[peer] = max(self._barriers[peer], int(body.get("n", 0)))
-                return
-            if peer is not None and body.get("type") == "abort":
-                if self.session is not None and body.get("job") == self.session:
-                    self._aborted[peer] = str(body.get("error", "unknown reason"))[:500]
-                return
-            self._control.append(ControlMessage(owner, route, body, list(body_frames[1:])))
-        else:
-            log.warning("dropped a message of unknown kind from %s", owner)
+    def reply(self, route: bytes, frames: Sequence) -> bool:
+        """Send frames to a client; False (logged) if it has gone away."""
+        try:
+            self._router.send_multipart([route, *frames], copy=False)
+            return True
+        except zmq.ZMQError as exc:
+            log.warning("could not reply to a client: %s", exc)
+            return False
 
     def close(self) -> None:
-        for mon in self._monitors:
-            mon.close(0)
-        for d in self._dealers.values():
-            try:
-                d.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            d.close(0)
-        self._router.close(0)
-        self._auth.stop()
+        for link in getattr(self, "_links", {}).values():
+            link.close()
+        for s in getattr(self, "_dealers", {}).values():
+            s.close()
+        if hasattr(self, "_router"):
+            self._router.close()
+        if hasattr(self, "_auth"):
+            self._auth.stop()
         self._zctx.term()
 
+    # -- internals ---------------------------------------------------------------------------------
+    def _epoch(self, p: int) -> tuple[int, int]:
+        return (self._links[p].epoch, self._hellos[p])
 
-def frame_bytes(frame: Any) -> bytes:
-    return frame.bytes if hasattr(frame, "bytes") else bytes(frame)
+    def _raise_if_broken(self) -> None:
+        if self._session is None:
+            return
+        for p, link in self._links.items():
+            if not link.up or self._epoch(p) != self._session_epochs[p]:
+                raise PeerFailed("connection lost (process stopped or network failed)", PARTY_NAMES[p])
+        abort = self._aborts.get(self._session)
+        if abort is not None:
+            p, reason, origin = abort
+            sender = PARTY_NAMES[p]
+            if origin == sender or origin not in PARTY_NAMES:
+                raise PeerFailed(f"gave up the run: {reason}", sender)
+            raise PeerFailed(f"{reason} (reported by {sender})", origin)
+
+    def _send_control(self, peer: int, msg: dict) -> None:
+        self._dealers[peer].send(msgpack.packb(msg, use_bin_type=True))
+
+    def _pump(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for traffic, then sort everything that arrived."""
+        ready = dict(self._poller.poll(max(0, int(timeout_s * 1000))))
+        for sock in sorted(ready, key=lambda s: s is self._router):  # link events first
+            if sock is self._router:
+                self._drain_router()
+            else:
+                p = self._monitor_of[sock]
+                for ev in self._links[p].drain():
+                    if ev == "up":
+                        self._send_control(p, {"ctl": "hello"})
+                        log.info("%s: link to %s is up", PARTY_NAMES[self.party], PARTY_NAMES[p])
+                    elif ev == "down":
+                        self._hello_since_up[p] = False
+                        log.warning("%s: lost the connection to %s", PARTY_NAMES[self.party], PARTY_NAMES[p])
+                    elif ev == "refused":
+                        log.error("%s: %s at %s: %s", PARTY_NAMES[self.party], PARTY_NAMES[p],
+                                  self._links[p].url, self._links[p].refused)
+
+    def _drain_router(self) -> None:
+        while True:
+            try:
+                frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            if len(frames) < 2:
+                continue
+            who = sender_identity(frames[1])
+            if who is None:
+                continue
+            if who.startswith(CLIENT_PREFIX):
+                self._events.append(ClientRequest(frames[0].bytes, who[len(CLIENT_PREFIX):], frames[1:]))
+            elif who in self._peer_by_name:
+                self._from_peer(self._peer_by_name[who], frames[1:])
+
+    def _from_peer(self, p: int, frames: list) -> None:
+        header = _peek(frames[0])
+        if header is not None and "ctl" in header and len(frames) == 1:
+            self._control(p, header)
+            return
+        session = header.get("s") if header is not None else None
+        if session is None or session == self._session:
+            if self._session is not None:
+                self._inbox[p].append(frames)  # malformed ones raise in the context
+            else:
+                log.warning("dropped a malformed message from %s outside any run", PARTY_NAMES[p])
+        elif session in self._closed:
+            pass  # late traffic of a finished (usually failed) run
+        else:
+            slot = self._pending.setdefault(session, {})
+            slot.setdefault(p, deque()).append(frames)
+            while len(self._pending) > _MAX_PENDING_SESSIONS:
+                self._pending.popitem(last=False)
+
+    def _control(self, p: int, msg: dict) -> None:
+        kind = msg.get("ctl")
+        if kind == "hello":
+            self._hellos[p] += 1
+            self._hello_since_up[p] = True
+        elif kind == "abort" and isinstance(msg.get("s"), bytes):
+            if msg["s"] not in self._closed:
+                reason = str(msg.get("reason", "no reason given"))
+                self._aborts.setdefault(msg["s"], (p, reason, str(msg.get("origin"))))
+                while len(self._aborts) > _MAX_CLOSED_SESSIONS:
+                    self._aborts.pop(next(iter(self._aborts)))
+        elif kind == "cmd" and isinstance(msg.get("body"), dict):
+            self._events.append(PeerControl(p, msg["body"]))
+        else:
+            log.warning("ignored an unknown control message from %s", PARTY_NAMES[p])
 
 
-def _session_of(frames: Sequence) -> bytes | None:
-    """The session id in a protocol message's header (None if unreadable)."""
+def _peek(frame: Any) -> dict | None:
+    """The msgpack map in a header frame, or None if it is not one."""
     try:
-        header = msgpack.unpackb(frame_bytes(frames[0]), raw=False)
-        return header.get("s") if isinstance(header, dict) else None
-    except Exception:  # noqa: BLE001 - malformed headers are rejected later by wire.decode
+        obj = msgpack.unpackb(frame.buffer if hasattr(frame, "buffer") else frame, raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
         return None
-
-
-__all__ = ["ZmqTransport", "KeyPair", "Endpoint", "ControlMessage", "ProtocolError"]
+    return obj if isinstance(obj, dict) else None

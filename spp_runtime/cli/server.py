@@ -1,0 +1,42 @@
+"""``spp server``: run one party's server in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from .. import PARTY_NAMES
+from ..config import load
+from ..errors import SppError
+
+
+@click.command("server")
+@click.option("--party", type=click.IntRange(0, 2), required=True, help="0 or 1 (primaries) or 2 (helper).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="Cluster config (TOML).")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO",
+              show_default=True)
+def server(party: int, config_path: Path, log_level: str) -> None:
+    """Run party P<party>: connect to the two peers, then serve jobs until SIGTERM or Ctrl-C."""
+    from ..server.server import PartyServer
+
+    logging.basicConfig(
+        level=getattr(logging, log_level),
+        format=f"%(asctime)s {PARTY_NAMES[party]} %(levelname)s %(name)s: %(message)s",
+    )
+    stop = {"flag": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        cfg = load(config_path)
+        srv = PartyServer(cfg, party)
+    except SppError as exc:
+        raise click.ClickException(str(exc)) from None
+    srv.serve(lambda: stop["flag"])

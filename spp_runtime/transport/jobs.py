@@ -1,0 +1,264 @@
+"""Client <-> server messages: job requests, results, errors and status, validated on receipt.
+
+A message is a msgpack header frame followed by raw array frames (like party messages):
+
+* request ``{"v", "kind": "job", "job", "program", "params", "frac_bits", "inputs":
+  [[name, shape], ...]}`` then, to P0 and P1 only, one uint64 share frame per input;
+  ``{"v", "kind": "status"}`` asks a server how it is;
+* result ``{"v", "kind": "result", "job", "party", "outputs": [[name, "shared"|"public",
+  dtype, shape], ...], "records": [...], "elapsed"}`` then one frame per output (a primary's
+  share, or a public array; the helper sends no frame for a shared output);
+* error ``{"v", "kind": "error", "job", "party", "type", "error", "peer"}``;
+* status ``{"v", "kind": "status", "party", "ready", "peers", ...}``.
+
+Errors name what is wrong with the message and never echo array contents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from ..errors import ProtocolError
+from ..ring import DTYPE
+from . import wire
+
+JOB_VERSION = 1
+_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+class BadRequest(ProtocolError):
+    """A client's request is malformed or names something that does not exist."""
+
+
+@dataclass
+class JobRequest:
+    """A decoded job request as one server received it."""
+
+    job: str
+    program: str
+    params: dict[str, Any]
+    frac_bits: int
+    input_shapes: dict[str, tuple[int, ...]]
+    shares: dict[str, np.ndarray] = field(default_factory=dict)  # empty on the helper
+
+    def digest(self) -> str:
+        """What all three servers must agree on: program, parameters, input names and shapes."""
+        blob = msgpack.packb(
+            [self.job, self.program, self.params, self.frac_bits,
+             sorted((k, list(v)) for k, v in self.input_shapes.items())],
+            use_bin_type=True,
+        )
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+
+@dataclass
+class Output:
+    """One output of a job as one party returned it (``array`` None for the helper's share)."""
+
+    name: str
+    kind: str  # "shared" or "public"
+    array: np.ndarray | None
+    shape: tuple[int, ...]
+
+
+@dataclass
+class JobReply:
+    """A server's answer to a job: outputs and call records, or an error."""
+
+    job: str | None
+    party: str
+    ok: bool
+    outputs: list[Output] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    elapsed: float = 0.0
+    error: str = ""
+    error_type: str = ""
+    peer: str | None = None
+
+
+# -- requests ---------------------------------------------------------------------------------------
+def encode_job(
+    job: str,
+    program: str,
+    params: Mapping[str, Any],
+    frac_bits: int,
+    shapes: Mapping[str, Sequence[int]],
+    shares: Mapping[str, np.ndarray] | None,
+) -> list:
+    """Frames of a job request; ``shares`` None for the helper."""
+    header = {
+        "v": JOB_VERSION,
+        "kind": "job",
+        "job": job,
+        "program": program,
+        "params": dict(params),
+        "frac_bits": frac_bits,
+        "inputs": [[name, list(shape)] for name, shape in shapes.items()],
+    }
+    frames: list = [msgpack.packb(header, use_bin_type=True)]
+    if shares is not None:
+        for name in shapes:
+            a = np.ascontiguousarray(shares[name], dtype=DTYPE)
+            frames.append(memoryview(a).cast("B") if a.size else b"")
+    return frames
+
+
+def encode_status_request() -> list:
+    return [msgpack.packb({"v": JOB_VERSION, "kind": "status"}, use_bin_type=True)]
+
+
+def request_kind(frames: Sequence) -> tuple[str, dict]:
+    """(kind, header) of a client message; BadRequest if it is not one."""
+    header = _header(frames, "request")
+    kind = header.get("kind")
+    if kind not in ("job", "status"):
+        raise BadRequest(f"unknown request kind {kind!r} (expected 'job' or 'status')")
+    return kind, header
+
+
+def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: int) -> JobRequest:
+    """Validate a job request; ``with_shares`` says whether this party expects share frames."""
+    job = header.get("job")
+    if not isinstance(job, str) or not _JOB_ID.match(job):
+        raise BadRequest("job id must be 1-64 characters of letters, digits and _.:-")
+    program = header.get("program")
+    if not isinstance(program, str) or not _NAME.match(program):
+        raise BadRequest(f"job {job}: program must be a name, got {_short(program)}")
+    params = header.get("params", {})
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise BadRequest(f"job {job}: params must be a map with string keys")
+    frac_bits = header.get("frac_bits")
+    if not isinstance(frac_bits, int) or isinstance(frac_bits, bool):
+        raise BadRequest(f"job {job}: frac_bits must be an integer")
+    specs = header.get("inputs", [])
+    if not isinstance(specs, list):
+        raise BadRequest(f"job {job}: inputs must be a list of [name, shape]")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, spec in enumerate(specs):
+        if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str)
+                and _NAME.match(spec[0]) and isinstance(spec[1], list)
+                and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in spec[1])):
+            raise BadRequest(f"job {job}: input {i} must be [name, [dims...]]")
+        if spec[0] in shapes:
+            raise BadRequest(f"job {job}: input {spec[0]!r} appears twice")
+        shapes[spec[0]] = tuple(spec[1])
+    total = sum(8 * int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+    if total > max_bytes:
+        raise BadRequest(f"job {job}: inputs of {total} bytes exceed the limit of {max_bytes}")
+    n_frames = len(frames) - 1
+    expected = len(shapes) if with_shares else 0
+    if n_frames != expected:
+        raise BadRequest(f"job {job}: {n_frames} share frames for {expected} expected")
+    shares = {}
+    if with_shares:
+        for (name, shape), frame in zip(shapes.items(), frames[1:]):
+            n = int(np.prod(shape, dtype=np.int64))
+            if _frame_len(frame) != 8 * n:
+                raise BadRequest(f"job {job}: share of input {name!r} does not match shape {list(shape)}")
+            shares[name] = np.frombuffer(_frame_buf(frame), dtype=DTYPE).reshape(shape)
+    return JobRequest(job, program, params, frac_bits, shapes, shares)
+
+
+# -- replies -----------------------------------------------------------------------------------------
+def encode_result(job: str, party: str, outputs: Sequence[Output], records: list[dict], elapsed: float) -> list:
+    specs, frames = [], []
+    for out in outputs:
+        dtype = DTYPE if out.array is None else out.array.dtype
+        specs.append([out.name, out.kind, np.dtype(dtype).name, list(out.shape)])
+        if out.array is not None:
+            a = np.ascontiguousarray(out.array)
+            frames.append(memoryview(a).cast("B") if a.size else b"")
+    header = {"v": JOB_VERSION, "kind": "result", "job": job, "party": party,
+              "outputs": specs, "records": records, "elapsed": elapsed}
+    return [msgpack.packb(header, use_bin_type=True), *frames]
+
+
+def encode_error(job: str | None, party: str, exc: BaseException) -> list:
+    header = {"v": JOB_VERSION, "kind": "error", "job": job, "party": party,
+              "type": type(exc).__name__, "error": str(exc)[:2000],
+              "peer": getattr(exc, "peer", None)}
+    return [msgpack.packb(header, use_bin_type=True)]
+
+
+def encode_status(party: str, info: Mapping[str, Any]) -> list:
+    return [msgpack.packb({"v": JOB_VERSION, "kind": "status", "party": party, **info}, use_bin_type=True)]
+
+
+def decode_reply(frames: Sequence, *, server: str, max_bytes: int) -> JobReply | dict:
+    """A server's reply: a JobReply for results and errors, the header map for status."""
+    header = _header(frames, "reply", peer=server)
+    kind = header.get("kind")
+    if kind == "status":
+        return header
+    if kind == "error":
+        return JobReply(job=header.get("job"), party=str(header.get("party", server)), ok=False,
+                        error=str(header.get("error", "")), error_type=str(header.get("type", "")),
+                        peer=header.get("peer"))
+    if kind != "result":
+        raise ProtocolError(f"unknown reply kind {kind!r}", server)
+    outputs = []
+    it = iter(frames[1:])
+    has_frames = len(frames) - 1
+    used = 0
+    specs = header.get("outputs", [])
+    if not isinstance(specs, list):
+        raise ProtocolError("malformed result: outputs is not a list", server)
+    for spec in specs:
+        if not (isinstance(spec, list) and len(spec) == 4 and isinstance(spec[3], list)):
+            raise ProtocolError("malformed result: bad output description", server)
+        name, okind, dtype, shape = spec
+        if dtype not in wire.ALLOWED_DTYPES or okind not in ("shared", "public"):
+            raise ProtocolError(f"output {name!r} has a disallowed type", server)
+        arr = None
+        if not (okind == "shared" and server == "p2"):
+            if used >= has_frames:
+                raise ProtocolError(f"output {name!r} is missing its data", server)
+            frame = next(it)
+            used += 1
+            dt = np.dtype(dtype)
+            n = int(np.prod(shape, dtype=np.int64))
+            if _frame_len(frame) != n * dt.itemsize:
+                raise ProtocolError(f"output {name!r} does not match its shape", server)
+            arr = np.frombuffer(_frame_buf(frame), dtype=dt).reshape(shape)
+        outputs.append(Output(name, okind, arr, tuple(shape)))
+    return JobReply(job=header.get("job"), party=str(header.get("party")), ok=True, outputs=outputs,
+                    records=list(header.get("records", [])), elapsed=float(header.get("elapsed", 0.0)))
+
+
+def _header(frames: Sequence, what: str, peer: str | None = None) -> dict:
+    if not frames:
+        raise BadRequest(f"empty {what}", peer)
+    try:
+        header = msgpack.unpackb(_frame_buf(frames[0]), raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise BadRequest(f"malformed {what} header ({type(exc).__name__})", peer) from None
+    if not isinstance(header, dict):
+        raise BadRequest(f"{what} header is not a map", peer)
+    if header.get("v") != JOB_VERSION:
+        raise BadRequest(f"unsupported {what} version {_short(header.get('v'))}", peer)
+    return header
+
+
+def _frame_len(frame: object) -> int:
+    if isinstance(frame, memoryview):
+        return frame.nbytes
+    buf = getattr(frame, "buffer", None)  # zmq.Frame
+    return buf.nbytes if buf is not None else len(frame)  # type: ignore[arg-type]
+
+
+def _frame_buf(frame: object) -> bytes | memoryview:
+    buf = getattr(frame, "buffer", None)  # zmq.Frame
+    return buf if buf is not None else frame  # type: ignore[return-value]
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,117 @@
+"""ZeroMQ socket settings and connection monitoring shared by the servers and the client.
+
+Every socket: CURVE, no high-water mark (``0``: nothing is ever dropped and a send never
+blocks on a slow peer), ZMTP heartbeats so a silent peer is declared dead after
+``heartbeat_timeout_s``, and a bounded per-frame size on receive.
+
+:class:`LinkMonitor` follows one connecting socket's monitor events. A connect-side socket
+talks to exactly one remote, so its events say which party (or server) is up, gone, or
+refused our key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+_MONITORED = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_DISCONNECTED
+)
+
+
+@dataclass(frozen=True)
+class ZmqOptions:
+    """Socket-level settings (from the cluster config)."""
+
+    heartbeat_s: float = 0.5
+    heartbeat_timeout_s: float = 2.0
+    max_message_bytes: int = 1 << 31
+    linger_s: float = 2.0
+
+
+def configure(sock: zmq.Socket, opts: ZmqOptions) -> None:
+    """Options every socket gets: no drops, heartbeats, message size bound, linger."""
+    sock.sndhwm = 0
+    sock.rcvhwm = 0
+    sock.linger = int(opts.linger_s * 1000)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, int(opts.heartbeat_s * 1000))
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(opts.heartbeat_timeout_s * 1000))
+    sock.setsockopt(zmq.HEARTBEAT_TTL, int(opts.heartbeat_timeout_s * 1000))
+    sock.setsockopt(zmq.MAXMSGSIZE, int(opts.max_message_bytes))
+
+
+def curve_dealer(
+    zctx: zmq.Context, public: bytes, secret: bytes, server_key: bytes, url: str, opts: ZmqOptions
+) -> tuple[zmq.Socket, LinkMonitor]:
+    """A DEALER that authenticates to the server holding ``server_key`` at ``url``."""
+    sock = zctx.socket(zmq.DEALER)
+    configure(sock, opts)
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    sock.curve_serverkey = server_key
+    sock.reconnect_ivl = 100
+    sock.reconnect_ivl_max = 1000
+    monitor = LinkMonitor(sock, url)
+    sock.connect(url)
+    return sock, monitor
+
+
+class LinkMonitor:
+    """State of one outgoing connection, from its socket's monitor events.
+
+    ``epoch`` counts connections lost; a message in flight when a connection drops is lost
+    with it, so callers compare epochs to detect a broken run. ``refused`` holds a readable
+    reason once a handshake failed (wrong key on either side).
+    """
+
+    def __init__(self, sock: zmq.Socket, url: str) -> None:
+        self.url = url
+        self.socket = sock.get_monitor_socket(_MONITORED)
+        self._owner = sock
+        self.up = False
+        self.ever_up = False
+        self.epoch = 0
+        self.refused: str | None = None
+
+    def handle(self) -> str | None:
+        """Process one pending event; returns "up", "down", "refused" or None."""
+        msg = recv_monitor_message(self.socket, flags=zmq.NOBLOCK)
+        event = msg["event"]
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.up = self.ever_up = True
+            self.refused = None
+            return "up"
+        if event == zmq.EVENT_DISCONNECTED:
+            was_up, self.up = self.up, False
+            if was_up:
+                self.epoch += 1
+                return "down"
+            return None
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            reason = "it refused our key (our public key is not in its config)"
+        else:
+            reason = "the CURVE handshake failed (its key is not the public key in our config)"
+        first, self.refused = self.refused != reason, reason
+        return "refused" if first else None  # reconnect attempts repeat it: report once
+
+    def drain(self) -> list[str]:
+        """Process every pending event."""
+        out = []
+        while self.socket.poll(0):
+            ev = self.handle()
+            if ev:
+                out.append(ev)
+        return out
+
+    def close(self) -> None:
+        try:
+            self._owner.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.socket.close(linger=0)
