@@ -71,3 +71,37 @@ def recorder():
         return r
 
     return wrap, made
+
+
+def private_bits(ctx, bits, owner):
+    """Bits known to primary ``owner`` as a BitTensor (the other primary holds zeros)."""
+    from spp_runtime.protocols.boolean import BitTensor
+
+    return BitTensor.private(ctx, bits if ctx.party == owner else None, owner, np.shape(bits))
+
+
+def ks_uniform(u: np.ndarray) -> float:
+    """Kolmogorov-Smirnov distance of samples in [0, 1) from the uniform distribution.
+
+    Under uniformity sqrt(n) * D exceeds 1.95 with probability about 1e-3.
+    """
+    u = np.sort(np.asarray(u, dtype=np.float64).reshape(-1))
+    n = u.size
+    grid = np.arange(1, n + 1) / n
+    return float(max(np.max(grid - u), np.max(u - (grid - 1 / n))))
+
+
+def ring_to_unit(x: np.ndarray) -> np.ndarray:
+    """uint64 ring elements mapped to [0, 1) (uniform elements give uniform reals)."""
+    return (np.asarray(x, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def chi2_uniform(values: np.ndarray, k: int) -> float:
+    """Chi-square statistic of integer samples in [0, k) against the uniform distribution,
+    standardised: (chi2 - (k-1)) / sqrt(2 (k-1)), about N(0, 1) under uniformity."""
+    counts = np.bincount(np.asarray(values, dtype=np.int64).reshape(-1), minlength=k)
+    if counts.size > k:
+        return float("inf")
+    expected = counts.sum() / k
+    chi2 = float(np.sum((counts - expected) ** 2) / expected)
+    return (chi2 - (k - 1)) / np.sqrt(2 * (k - 1))
