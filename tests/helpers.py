@@ -36,15 +36,21 @@ def edge_values(frac_bits: int = 16) -> np.ndarray:
 
 
 class RecordingTransport(Transport):
-    """Wraps a transport and keeps every array a party receives, per sending peer."""
+    """Wraps a transport and keeps every array a party receives (per sending peer) and,
+    as messages, what it sends (per receiving peer)."""
 
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.party = inner.party
         self.received: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.sent_messages: dict[int, list[list[np.ndarray]]] = defaultdict(list)
+        self.received_messages: dict[int, list[list[np.ndarray]]] = defaultdict(list)
         self._lock = threading.Lock()
 
     def send_frames(self, peer, frames):
+        msg = decode(frames, peer=str(peer), session=_session_of(frames), max_bytes=1 << 40)
+        with self._lock:
+            self.sent_messages[peer].append([a.copy() for a in msg.arrays])
         self.inner.send_frames(peer, frames)
 
     def recv_frames(self, peer, timeout):
@@ -52,6 +58,7 @@ class RecordingTransport(Transport):
         msg = decode(frames, peer=str(peer), session=_session_of(frames), max_bytes=1 << 40)
         with self._lock:
             self.received[peer].extend(a.copy() for a in msg.arrays)
+            self.received_messages[peer].append([a.copy() for a in msg.arrays])
         return frames
 
 

@@ -13,7 +13,8 @@ import pytest
 from helpers import inputs, private_bits
 from spp_runtime.protocols.basic import reveal
 from spp_runtime.protocols.boolean import (
-    BitTensor, add_private, and_private, b2a, band, band_fanout, bits_mul, inject_bits, select_bits,
+    BitTensor, add_private, and_private, b2a, band, band_fanout, bits_mul, inject_bits, inject_bits_and,
+    select_bits,
 )
 
 N = 64  # a multiple of 8: packed bit counts are exact in bytes
@@ -108,6 +109,27 @@ def test_inject_bits_products_and_later_products(run3, rng):
     (st,) = run.top("bits_mul")
     assert st.rounds == 1
     assert st.bytes_per_link == {"p0->p1": 8 * w.size, "p1->p0": 8 * w.size, "p2->p1": 8 * bb.size}
+
+
+def _inject_and(ctx, bb, yb, x):
+    bits = private_bits(ctx, bb, 0)
+    ys = private_bits(ctx, yb, 1)
+    injected, (px,), (anded,) = inject_bits_and(bits, [inputs(ctx, x)], [((Ellipsis, None), ys)])
+    return reveal(injected.ring()), px.reveal(), anded.reveal()
+
+
+def test_inject_bits_and_shares_the_opened_bit(run3, rng):
+    bb = rng.integers(0, 2, (N, 2)).astype(np.uint8)
+    yb = rng.integers(0, 2, (N, 2, 5)).astype(np.uint8)
+    x = rng.normal(size=(N, 2))
+    run = run3(partial(_inject_and, bb=bb, yb=yb, x=x))
+    ring, px, anded = run.outputs[0]
+    assert np.array_equal(ring, bb.astype(np.uint64)) and np.array_equal(anded, bb[..., None] & yb)
+    assert np.array_equal(px, bb * np.round(x * 2**16) / 2**16)
+    (st,) = run.top("inject_bits_and")
+    each = (bb.size + yb.size) // 8 + 8 * x.size
+    assert st.rounds == 1
+    assert st.bytes_per_link == {"p0->p1": each, "p1->p0": each, "p2->p1": 16 * bb.size + yb.size // 8}
 
 
 def _select(ctx, bb, x, y):

@@ -17,6 +17,8 @@ and_private (P0's x, P1's  n_x (P0->P1), n_y (P1->P0)              1 per product
 y; any pairs)
 inject_bits (bits, xs)     1 per bit + 64 per element of each x    64 per bit + 64 per
                                                                    element of each product
+inject_bits_and (+ ANDs    as inject_bits, + 1 per AND output bit  as inject_bits, + 1 per
+bits[idx] & y_m)                                                   AND output bit
 bits_mul (injected, xs)    64 per element of each x                64 per product element
 b2a                        1 per bit                               64 per bit
 select_bits (same shapes)  1 + 64 per element                      128 per element
@@ -306,30 +308,50 @@ class InjectedBits:
 
 
 def _deal_products(
-    ctx: PartyContext, r: np.ndarray | None, shape: tuple[int, ...], xs: Sequence[SharedTensor], with_ring: bool
-) -> tuple[list[np.ndarray], np.ndarray | None, list[np.ndarray]]:
-    """Masks a_k for each x_k, ring shares R of the bits r (if ``with_ring``) and shares of
-    r * a_k. P0 draws its shares from the P0-P2 PRG; P2 sends P1's in one offline message.
-    Returns (a_k shares, R share, C_k shares) on P0/P1; P2 returns Nones."""
+    ctx: PartyContext,
+    r: np.ndarray | None,
+    shape: tuple[int, ...],
+    xs: Sequence[SharedTensor],
+    with_ring: bool,
+    ands: Sequence[tuple[Index, BitTensor]] = (),
+    r_shares: np.ndarray | None = None,
+) -> tuple[list[np.ndarray], np.ndarray | None, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """The helper's dealing for :func:`inject_bits` / :func:`bits_mul`, in one offline message.
+
+    Masks a_k for each x_k, ring shares R of the bits r (if ``with_ring``), ring shares of
+    r * a_k, and for each AND operand y_m a mask bit u_m with XOR shares of r[idx_m] & u_m.
+    P0 draws its shares from the P0-P2 PRG; P2 sends P1's. Returns (a_k, R, C_k, u_m, w_m)
+    shares on P0/P1 (empty/None on P2).
+    """
     pshapes = [np.broadcast_shapes(shape, x.shape) for x in xs]
+    ashapes = [y.shape for _, y in ands]
     if ctx.is_helper:
         g0, g1 = ctx.prg(0), ctx.prg(1)
         masks = [g0.uint64(x.shape) + g1.uint64(x.shape) for x in xs]
+        us = [g0.bits(sh) ^ g1.bits(sh) for sh in ashapes]
         rr = r.astype(DTYPE)
         out = [rr - g0.uint64(shape)] if with_ring else []
         out += [rr * a - g0.uint64(ps) for a, ps in zip(masks, pshapes)]
+        if ands:
+            ws = [np.broadcast_to(r[idx], sh) & u ^ g0.bits(sh) for (idx, _), u, sh in zip(ands, us, ashapes)]
+            out.append(pack(ws))
         ctx.send(1, *out, offline=True)
-        return [], None, []
+        return [], None, [], [], []
     g = ctx.prg(2)
     masks = [g.uint64(x.shape) for x in xs]
+    us = [g.bits(sh) for sh in ashapes]
     if ctx.party == 0:
         R = g.uint64(shape) if with_ring else None
         cs = [g.uint64(ps) for ps in pshapes]
-    else:
-        expect = ([(shape, DTYPE)] if with_ring else []) + [(ps, DTYPE) for ps in pshapes]
-        got = ctx.recv(2, expect=expect)
-        R, cs = (got[0], got[1:]) if with_ring else (None, got)
-    return masks, R, cs
+        ws = [g.bits(sh) for sh in ashapes]
+        return masks, R, cs, us, ws
+    expect = ([(shape, DTYPE)] if with_ring else []) + [(ps, DTYPE) for ps in pshapes]
+    if ands:
+        expect.append(((packed_len(ashapes),), np.uint8))
+    got = ctx.recv(2, expect=expect)
+    R = got.pop(0) if with_ring else None
+    ws = unpack(got.pop(), ashapes) if ands else []
+    return masks, R, got, us, ws
 
 
 def _products(ctx: PartyContext, z: np.ndarray, R: np.ndarray, masks, es, cs) -> list[SharedTensor]:
@@ -343,6 +365,36 @@ def _products(ctx: PartyContext, z: np.ndarray, R: np.ndarray, masks, es, cs) ->
     return outs
 
 
+def _inject(
+    bits: BitTensor, xs: Sequence[SharedTensor], ands: Sequence[tuple[Index, BitTensor]]
+) -> tuple[InjectedBits, list[SharedTensor], list[BitTensor]]:
+    ctx, shape = bits.ctx, bits.shape
+    if ctx.is_helper:
+        g0, g1 = ctx.prg(0), ctx.prg(1)
+        r = g0.bits(shape) ^ g1.bits(shape)
+        _deal_products(ctx, r, shape, xs, True, ands)
+        outs = [SharedTensor(ctx, None, np.broadcast_shapes(shape, x.shape)) for x in xs]
+        return InjectedBits(ctx, shape, r=r), outs, [BitTensor(ctx, None, y.shape) for _, y in ands]
+    r = ctx.prg(2).bits(shape)  # this primary's XOR share of the helper bit
+    masks, R, cs, us, ws = _deal_products(ctx, None, shape, xs, True, ands)
+    z_mine = bits.share ^ r
+    es_mine = [x.share - a for x, a in zip(xs, masks)]
+    f_mine = [y.share ^ u for (_, y), u in zip(ands, us)]
+    bit_shapes = [shape] + [y.shape for _, y in ands]
+    ctx.send(ctx.other, pack([z_mine, *f_mine]), *es_mine)
+    got = ctx.recv(ctx.other, expect=[((packed_len(bit_shapes),), np.uint8)] + [(x.shape, DTYPE) for x in xs])
+    z_other, *f_other = unpack(got[0], bit_shapes)
+    z = z_mine ^ z_other
+    es = [m + o for m, o in zip(es_mine, got[1:])]
+    anded = []
+    for (idx, y), u, w, fm, fo in zip(ands, us, ws, f_mine, f_other):
+        # b & y = (z ^ r) & (f ^ u) = z f ^ z u ^ r f ^ (r & u), with r & u dealt as w
+        zi, ri, f = np.broadcast_to(z[idx], y.shape), np.broadcast_to(r[idx], y.shape), fm ^ fo
+        v = (zi & u) ^ (ri & f) ^ w
+        anded.append(BitTensor(ctx, v ^ (zi & f) if ctx.party == 0 else v))
+    return InjectedBits(ctx, shape, z=z, R=R), _products(ctx, z, R, masks, es, cs), anded
+
+
 @protocol("inject_bits")
 def inject_bits(bits: BitTensor, xs: Sequence[SharedTensor] = ()) -> tuple[InjectedBits, list[SharedTensor]]:
     """Bring XOR-shared bits into the ring and multiply them by shared values, in one round.
@@ -352,23 +404,21 @@ def inject_bits(bits: BitTensor, xs: Sequence[SharedTensor] = ()) -> tuple[Injec
     Cost: 1 round; each way n_bits bits (packed) + 8 B per element of each x; offline
     (P2->P1) 8 B per bit + 8 B per element of each product.
     """
-    ctx, shape = bits.ctx, bits.shape
-    if ctx.is_helper:
-        g0, g1 = ctx.prg(0), ctx.prg(1)
-        r = g0.bits(shape) ^ g1.bits(shape)
-        _deal_products(ctx, r, shape, xs, with_ring=True)
-        outs = [SharedTensor(ctx, None, np.broadcast_shapes(shape, x.shape)) for x in xs]
-        return InjectedBits(ctx, shape, r=r), outs
-    r = ctx.prg(2).bits(shape)
-    masks, R, cs = _deal_products(ctx, None, shape, xs, with_ring=True)
-    z_mine = bits.share ^ r
-    es_mine = [x.share - a for x, a in zip(xs, masks)]
-    ctx.send(ctx.other, pack([z_mine]), *es_mine)
-    got = ctx.recv(ctx.other, expect=[((packed_len([shape]),), np.uint8)] + [(x.shape, DTYPE) for x in xs])
-    (z_other,) = unpack(got[0], [shape])
-    z = z_mine ^ z_other
-    es = [m + o for m, o in zip(es_mine, got[1:])]
-    return InjectedBits(ctx, shape, z=z, R=R), _products(ctx, z, R, masks, es, cs)
+    injected, prods, _ = _inject(bits, xs, ())
+    return injected, prods
+
+
+@protocol("inject_bits_and")
+def inject_bits_and(
+    bits: BitTensor, xs: Sequence[SharedTensor], ands: Sequence[tuple[Index, BitTensor]]
+) -> tuple[InjectedBits, list[SharedTensor], list[BitTensor]]:
+    """:func:`inject_bits` plus ANDs ``bits[idx_m] & y_m`` of XOR-shared bits, same round.
+
+    The helper bit r that masks ``bits`` doubles as the AND triples' first mask (z = bits ^ r
+    is opened once); each y_m is opened as y_m ^ u_m with u_m a fresh helper bit. Extra cost
+    per AND output bit: 1 bit each way, 1 bit offline.
+    """
+    return _inject(bits, xs, ands)
 
 
 @protocol("bits_mul")
@@ -380,7 +430,7 @@ def bits_mul(bits: InjectedBits, *xs: SharedTensor) -> list[SharedTensor]:
     if ctx.is_helper:
         _deal_products(ctx, bits.r, bits.shape, xs, with_ring=False)
         return [SharedTensor(ctx, None, np.broadcast_shapes(bits.shape, x.shape)) for x in xs]
-    masks, _, cs = _deal_products(ctx, None, bits.shape, xs, with_ring=False)
+    masks, _, cs, _, _ = _deal_products(ctx, None, bits.shape, xs, with_ring=False)
     es_mine = [x.share - a for x, a in zip(xs, masks)]
     es_other = ctx.exchange(ctx.other, *es_mine)
     es = [m + o for m, o in zip(es_mine, es_other)]

@@ -232,7 +232,7 @@ def select(bit: SharedTensor | BitTensor, x: SharedTensor, y: SharedTensor | Non
     return out if y is None else out + y
 
 
-@protocol("less_than")
+@protocol("less_than_bits")
 def less_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> BitTensor:
     """XOR shares of [x < y] for a shared or public y: msb_bits(x - y), 6 rounds, 71.875 B.
 
@@ -242,11 +242,13 @@ def less_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> Bit
     return msb_bits(x - y)
 
 
+@protocol("less_than")
 def less_than(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor:
     """Arithmetic shares of the integer [x < y] in {0, 1}: 7 rounds, 80.125 B per element."""
     return b2a(less_than_bits(x, y))
 
 
+@protocol("greater_than_bits")
 def greater_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> BitTensor:
     """XOR shares of [x > y] = [y < x] (same cost and range as :func:`less_than_bits`)."""
     if isinstance(y, SharedTensor):
@@ -254,11 +256,13 @@ def greater_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> 
     return msb_bits(-(x - y))
 
 
+@protocol("greater_than")
 def greater_than(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor:
     """Arithmetic shares of the integer [x > y] in {0, 1}: 7 rounds, 80.125 B per element."""
     return b2a(greater_than_bits(x, y))
 
 
+@protocol("maximum")
 def maximum(x: SharedTensor, y: SharedTensor) -> SharedTensor:
     """Elementwise max(x, y): one comparison and one select (7 rounds, 104.125 B)."""
     return select_bits(less_than_bits(x, y), y, x)

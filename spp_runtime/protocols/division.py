@@ -2,8 +2,8 @@
 
 ``"securenn"`` (faithful): SecureNN's long division (:func:`long_division`), one quotient
 bit per DReLU + SelectShare, exact (floor of a / b at f fractional bits). ``divide`` needs
-0 <= a < b (the paper's range); ``reciprocal`` computes 1/b for b in [2^lo, 2^(31+lo))
-with -lo integer quotient bits. Per element: (f + int bits) x 704 B and 9 rounds (the
+0 <= a < b (the paper's range); ``reciprocal`` computes 1/b for b in [2^lo, 2^(30+lo))
+with 1 - lo integer quotient bits. Per element: 704 B and 9 rounds per quotient bit (the
 paper's 10 per bit is a sequential sum; see :mod:`.securenn`).
 
 ``"default"`` (ours): normalise b by a secret power of two, Newton-Raphson on [1, 2), undo.
@@ -36,8 +36,8 @@ divide      10      (182 (J-1) + J) / 8 + 80             211 (J-1) / 8 + 24 J + 
 way, 8 B per bit and per product offline; Beaver products 16 B each way + 8 B offline per
 product; bits_mul 8 B each way, 8 J B offline.) With the default J = 24 (lo = -8, hi = 15):
 reciprocal 2,411.125 B and 11 rounds, divide 2,435.125 B and 10 rounds, against
-SecureNN's 11,264 B (16 quotient bits, a < b) and 16,896 B (24 bits, for 1/b down to
-b = 2^-8) with 144 and 216 rounds.
+SecureNN's 11,264 B (16 quotient bits, a < b) and 17,600 B (25 bits, for 1/b down to
+b = 2^-8) with 144 and 225 rounds.
 
 Accuracy (tested) for b in [2^lo, 2^(hi+1)) (default [2^-8, 2^16)), against the exact
 quotient of the fixed-point inputs (ulp = 2^-f): ``reciprocal`` |error| <= 1 ulp +
@@ -59,7 +59,6 @@ from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor
 from . import compare, securenn
-from .basic import truncate
 from .beaver import mul
 from .boolean import BitTensor, InjectedBits, inject_bits, select_bits
 from .compare import msb_bits
@@ -149,7 +148,7 @@ def reciprocal(b: SharedTensor, variant: str = "default", lo: int = DEFAULT_LO, 
     _check(variant)
     if variant == "securenn":
         one = SharedTensor.public(b.ctx, np.ones(b.shape))
-        return long_division(one, b, int_bits=max(0, -lo))
+        return long_division(one, b, int_bits=max(0, 1 - lo))
     return reciprocal_fine(b, b.ctx.fxp.frac_bits, lo, hi)
 
 

@@ -4,7 +4,8 @@ Default (ours): a tree of comparisons. Each level compares pairs (``lo < hi`` wi
 :func:`~.compare.less_than_bits`, one batched call for the whole level), keeps the winner
 with :func:`~.boolean.select_bits` and, when the argmax is wanted, updates the winners'
 one-hot position vectors as XOR-shared bits, ``oh = oh_lo ^ (bit & (oh_lo ^ oh_hi))``, in
-the same round as the select (one :func:`~.boolean.band_fanout`). Ties go to the earlier
+the same round and message as the select (:func:`~.boolean.inject_bits_and`: the select's
+opened bit doubles as the ANDs' mask). Ties go to the earlier
 element. A row of n takes L = ceil(log2 n) levels of 7 rounds (6 compare + 1 select) and
 n - 1 comparisons. Per comparison, in bytes (exact when the number of comparisons of each
 level is a multiple of 8):
@@ -13,11 +14,11 @@ level is a multiple of 8):
 part                   P0->P1 and P1->P0, each          P2->P1 (offline)
 =====================  ===============================  ==========================
 compare + select       183/8 + 8                        211/8 + 16
-one-hot (n positions)  (1 + n)/8                        n/8
+one-hot (n positions)  n/8                              n/8
 =====================  ===============================  ==========================
 
-i.e. 104.125 B per comparison for the max, 104.125 + (2 + 3n)/8 B with the argmax (2x2
-pooling: 3 comparisons and 317.625 B per window, 14 rounds). ``maxpool_grad`` routes each
+i.e. 104.125 B per comparison for the max, 104.125 + 3n/8 B with the argmax (2x2 pooling:
+3 comparisons and 316.875 B per window, 14 rounds). ``maxpool_grad`` routes each
 pooled gradient to its argmax with one :func:`~.boolean.select_bits` per window: 1 round,
 n/8 + 8 B each way, 16 n B offline per window.
 
@@ -40,7 +41,7 @@ from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor
 from . import securenn
-from .boolean import BitTensor, b2a, band_fanout, select_bits
+from .boolean import BitTensor, b2a, inject_bits_and, select_bits
 from .compare import check_variant, less_than_bits
 
 
@@ -58,10 +59,12 @@ def _tree_max(x: SharedTensor, with_onehot: bool) -> tuple[SharedTensor, BitTens
         k = m // 2
         lo, hi = x[..., 0 : 2 * k : 2], x[..., 1 : 2 * k : 2]
         bit = less_than_bits(lo, hi)  # 1 where hi wins
-        new_x = select_bits(bit, hi, lo)
-        if onehot is not None:
+        if onehot is None:
+            new_x = select_bits(bit, hi, lo)
+        else:
             oh_lo, oh_hi = onehot[..., 0 : 2 * k : 2, :], onehot[..., 1 : 2 * k : 2, :]
-            (flip,) = band_fanout(bit, [((Ellipsis, None), oh_lo ^ oh_hi)])
+            _, (step,), (flip,) = inject_bits_and(bit, [hi - lo], [((Ellipsis, None), oh_lo ^ oh_hi)])
+            new_x = lo + step
             new_oh = oh_lo ^ flip
             if m % 2:
                 new_oh = BitTensor.concatenate([new_oh, onehot[..., m - 1 : m, :]], axis=-2)
