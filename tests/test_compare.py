@@ -81,6 +81,32 @@ def test_less_greater_maximum_select(run3, rng):
     assert np.array_equal(sel0, np.where(xq < yq, xq, 0.0))
 
 
+def _equal(ctx, x, y, c):
+    a, b = inputs(ctx, x, y)
+    return reveal(compare.equal(a, b)), compare.equal_bits(a, c).reveal()
+
+
+def test_equality_exact_on_ties_ulps_and_extremes(run3, rng):
+    x = np.concatenate([edge_values(), rng.normal(size=N) * 100])
+    y = x.copy()
+    y[1::3] += 2.0**-16  # one ulp apart
+    y[2::3] = -y[2::3]  # opposite signs (equal only at 0)
+    c = 1.5
+    x[:3] = [c, c + 2.0**-16, c - 2.0**-16]
+    raw_top = np.array([2**63 - 1, 2**63], dtype=np.uint64)  # the extremes, equal to themselves
+    eq, eqc = run3(partial(_equal, x=x, y=y, c=c)).outputs[0]
+    xq, yq = q(x), q(y)
+    assert np.array_equal(eq, (xq == yq).astype(np.uint64)) and np.array_equal(eqc, (xq == c).astype(np.uint8))
+    same, swapped = run3(partial(_equal_raw, raw=raw_top)).outputs[0]
+    assert np.array_equal(same, [1, 1]) and np.array_equal(swapped, [0, 0])
+
+
+def _equal_raw(ctx, raw):
+    a = inputs(ctx, raw, encoded=True)
+    b = inputs(ctx, raw[::-1].copy(), encoded=True)
+    return reveal(compare.equal(a, a)), reveal(compare.equal(a, b))
+
+
 def _default_family(ctx, x):
     t = inputs(ctx, x)
     compare.msb_bits(t)
@@ -90,6 +116,8 @@ def _default_family(ctx, x):
     compare.greater_than(t, t * 2)
     compare.less_than_bits(t, t * 2)
     compare.maximum(t, t * 2)
+    compare.equal_bits(t, 0.25)
+    compare.equal(t, t * 2)
 
 
 def test_default_costs_match_the_docstring(run3, rng):
@@ -108,6 +136,9 @@ def test_default_costs_match_the_docstring(run3, rng):
         assert c[name].bytes_per_link == {
             "p0->p1": bits(183) + 8 * N, "p1->p0": bits(183) + 8 * N, "p2->p1": bits(211) + 16 * N
         }
+    assert c["equal_bits"].rounds == 6 and c["equal"].rounds == 7
+    assert c["equal_bits"].bytes_per_link == {"p0->p1": bits(126), "p1->p0": bits(126), "p2->p1": bits(63)}
+    assert c["equal"].bytes_total == 47.625 * N
     assert c["msb_bits"].bytes_total == 71.875 * N
     assert c["drelu"].bytes_total == 80.125 * N and c["relu"].bytes_total == 104.125 * N
     # the bar: at most half of SecureNN's bytes, no more rounds

@@ -92,7 +92,11 @@ def _check_openings(views_pos, views_neg):
                 assert abs(_coin_z(((r >> np.uint64(63)) & np.uint64(1)).astype(np.uint8))) < Z_MAX
 
 
-@pytest.mark.parametrize("fn", [compare.drelu, compare.relu, compare.msb])
+def _equal_to_one(t, variant):
+    return compare.equal(t, 1.0)
+
+
+@pytest.mark.parametrize("fn", [compare.drelu, compare.relu, compare.msb, _equal_to_one])
 def test_default_views_are_uniform_and_sign_independent(rng, fn):
     mags = rng.uniform(2.0**-10, 1000, size=N)
     views = {s: _run(fn, s * mags, "default") for s in (1, -1)}
