@@ -87,6 +87,15 @@ def test_long_division_is_exact(run3, rng, drelu_variant):
     assert np.array_equal(got, want)
 
 
+def test_long_division_costs_per_quotient_bit(run3):
+    n, f = 8, 16
+    run = run3(partial(_long, a=np.full(n, 0.5), b=np.ones(n), int_bits=0, drelu_variant="default"))
+    (st,) = run.top("long_division")
+    assert st.rounds == 7 * f
+    each = f * n * 183 // 8 + 16 * f * n
+    assert st.bytes_per_link == {"p0->p1": each, "p1->p0": each, "p2->p1": f * n * 211 // 8 + 24 * f * n}
+
+
 def test_securenn_reciprocal_is_exact_with_integer_bits(run3, rng):
     b = np.concatenate([_near_powers(LO, 10), rng.uniform(2.0**-8, 2.0**10, 30)])
     got = run3(partial(_recip, b=b, variant="securenn", lo=LO, hi=HI)).outputs[0]

@@ -195,12 +195,12 @@ def long_division(
     a / b rounded down: no approximation error (result within one ulp below a / b).
 
     Needs a >= 0, b > 0, a / b < 2^int_bits (int_bits = 0: a < b, as in SecureNN), and, for
-    SecureNN's DReLU (exact below 2^62 ring units), a < 2^(46 - f) and b < 2^(62 - 2f -
+    SecureNN's DReLU (exact below 2^62 ring units), a < 2^(62 - 2f) and b < 2^(62 - 2f -
     int_bits + 1) in real terms (a < 2^30, b < 2^(31 - int_bits) for f = 16).
     Cost per quotient bit with ``drelu_variant="securenn"``: DReLU + SelectShare =
     8 l log p + 24 l bits = 704 B, 9 measured rounds (the paper's 10 is a sum, see
-    :mod:`.securenn`); with ``"default"``: msb_bits + select_bits on two values =
-    183/8 + 16 B each way, 211/8 + 32 B offline, 7 rounds.
+    :mod:`.securenn`); with ``"default"``: msb_bits + one select_bits of two values =
+    183/8 + 16 B each way and 211/8 + 24 B offline, 128.125 B and 7 rounds per bit.
     """
     ctx = a.ctx
     f = ctx.fxp.frac_bits
