@@ -36,15 +36,21 @@ def edge_values(frac_bits: int = 16) -> np.ndarray:
 
 
 class RecordingTransport(Transport):
-    """Wraps a transport and keeps every array a party receives, per sending peer."""
+    """Wraps a transport and keeps every array a party receives (per sending peer) and,
+    as messages, what it sends (per receiving peer)."""
 
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.party = inner.party
         self.received: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.sent_messages: dict[int, list[list[np.ndarray]]] = defaultdict(list)
+        self.received_messages: dict[int, list[list[np.ndarray]]] = defaultdict(list)
         self._lock = threading.Lock()
 
     def send_frames(self, peer, frames):
+        msg = decode(frames, peer=str(peer), session=_session_of(frames), max_bytes=1 << 40)
+        with self._lock:
+            self.sent_messages[peer].append([a.copy() for a in msg.arrays])
         self.inner.send_frames(peer, frames)
 
     def recv_frames(self, peer, timeout):
@@ -52,6 +58,7 @@ class RecordingTransport(Transport):
         msg = decode(frames, peer=str(peer), session=_session_of(frames), max_bytes=1 << 40)
         with self._lock:
             self.received[peer].extend(a.copy() for a in msg.arrays)
+            self.received_messages[peer].append([a.copy() for a in msg.arrays])
         return frames
 
 
@@ -71,3 +78,37 @@ def recorder():
         return r
 
     return wrap, made
+
+
+def private_bits(ctx, bits, owner):
+    """Bits known to primary ``owner`` as a BitTensor (the other primary holds zeros)."""
+    from spp_runtime.protocols.boolean import BitTensor
+
+    return BitTensor.private(ctx, bits if ctx.party == owner else None, owner, np.shape(bits))
+
+
+def ks_uniform(u: np.ndarray) -> float:
+    """Kolmogorov-Smirnov distance of samples in [0, 1) from the uniform distribution.
+
+    Under uniformity sqrt(n) * D exceeds 1.95 with probability about 1e-3.
+    """
+    u = np.sort(np.asarray(u, dtype=np.float64).reshape(-1))
+    n = u.size
+    grid = np.arange(1, n + 1) / n
+    return float(max(np.max(grid - u), np.max(u - (grid - 1 / n))))
+
+
+def ring_to_unit(x: np.ndarray) -> np.ndarray:
+    """uint64 ring elements mapped to [0, 1) (uniform elements give uniform reals)."""
+    return (np.asarray(x, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def chi2_uniform(values: np.ndarray, k: int) -> float:
+    """Chi-square statistic of integer samples in [0, k) against the uniform distribution,
+    standardised: (chi2 - (k-1)) / sqrt(2 (k-1)), about N(0, 1) under uniformity."""
+    counts = np.bincount(np.asarray(values, dtype=np.int64).reshape(-1), minlength=k)
+    if counts.size > k:
+        return float("inf")
+    expected = counts.sum() / k
+    chi2 = float(np.sum((counts - expected) ** 2) / expected)
+    return (chi2 - (k - 1)) / np.sqrt(2 * (k - 1))

@@ -4,28 +4,35 @@ A :class:`BitTensor` holds, on P0 and P1, uint8 arrays of 0/1 whose XOR is the s
 the helper P2 holds only the shape. XOR and NOT are local. On the wire bits are packed eight
 to a byte (``np.packbits``), so "n bits" below costs ``ceil(n/8)`` bytes per message.
 
-Costs per output bit (rounds, bits opened on p0->p1 + p1->p0, offline bits p2->p1):
+Costs, all in 1 round except add_private ("each way" = P0->P1 and P1->P0 each; offline =
+P2->P1, input-independent; ring values are 64 bits):
 
-==========================  ======  ==========  ==========================================
-protocol                    rounds  online      offline (helper)
-==========================  ======  ==========  ==========================================
-band (x & y)                1       2 + 2       1 (share of c = a & b)
-band_fanout (x & y_k)       1       2 + 2 per   1 per product; x is opened once for all
-                                    x, + 2 per
-                                    extra y_k
-and_private (x@P0 & y@P1)   1       1 per x, 1  1 per product
-                                    per y
-b2a (bit -> ring 0/1)       1       1 + 1       64 (ring share of r)
-select_bits (b ? x : y)     1       1+1 bits    128 (ring shares of r and a*r):
-                                    + 64+64     32.25 B per element in all
-==========================  ======  ==========  ==========================================
+=========================  ======================================  ==========================
+protocol                   each way (bits)                         offline (bits)
+=========================  ======================================  ==========================
+reveal_bits                1 per bit                               --
+band (x & y)               2 per output bit                        1 per output bit
+band_fanout (x & y_k)      1 per bit of x + 1 per bit of each y_k  1 per product bit
+and_private (P0's x, P1's  n_x (P0->P1), n_y (P1->P0)              1 per product
+y; any pairs)
+inject_bits (bits, xs)     1 per bit + 64 per element of each x    64 per bit + 64 per
+                                                                   element of each product
+inject_bits_and (+ ANDs    as inject_bits, + 1 per AND output bit  as inject_bits, + 1 per
+bits[idx] & y_m)                                                   AND output bit
+bits_mul (injected, xs)    64 per element of each x                64 per product element
+b2a                        1 per bit                               64 per bit
+select_bits (same shapes)  1 + 64 per element                      128 per element
+add_private (n bits)       n + sum over ceil(log2 n) levels of     n + 2 h per level
+                           3 h (h = bits that take a carry)
+=========================  ======================================  ==========================
 
-Security. In ``band`` the primaries open ``x ^ a`` and ``y ^ b`` for triple bits they do
-not know (a, b come from the PRG each shares with the helper, and the other primary's half is
-unknown), so the opened bits are uniform. In ``and_private`` each primary sends its bit XOR a
-helper-PRG pad the other cannot compute. ``b2a`` and ``select_bits`` open ``b ^ r`` (uniform:
-r is the helper's random bit) and ``w - a`` (uniform ring mask). The helper receives nothing
-online in any of these; its only traffic is input-independent (offline).
+Security. Every bit a primary receives from the other is its half of a value XORed with a
+fresh helper-PRG bit it does not hold: ``x ^ a`` and ``y ^ b`` in the AND gates (triple
+bits from the PRG each primary shares with P2), ``x ^ u`` in ``and_private`` (a pad from the
+sender's PRG with P2), ``b ^ r`` in ``inject_bits`` (a fresh helper bit r); every ring value
+is ``x - a`` for a fresh ring mask a from the sender's PRG with P2. So each is uniform and
+independent of the inputs. P1's offline messages from P2 are dealt values minus a fresh
+P0-P2 PRG value, so uniform too. The helper receives nothing online in any of these.
 """
 
 from __future__ import annotations
@@ -262,81 +269,196 @@ def and_private(
     return BitTensor(ctx, z)
 
 
-# -- bits to the ring ----------------------------------------------------------------------
-def _deal_bit_and_ring(ctx: PartyContext, shape: tuple[int, ...], with_mask: bool):
-    """Helper-dealt random bit r (XOR shares), its ring shares R and optionally a ring mask
-    a with ring shares of a*r. Returns (r_i, R_i, a_i, c_i) on P0/P1, Nones on P2."""
+# -- bits into the ring --------------------------------------------------------------------
+class InjectedBits:
+    """XOR-shared bits b, opened as z = b ^ r against helper bits r whose ring shares R the
+    helper dealt. Then b = z + (1 - 2z) r is linear in R (:meth:`ring`), and a product
+    b * x costs one opening of x - a and helper shares of r * a (:func:`bits_mul`).
+
+    z is public to P0 and P1 (uniform: r is a fresh helper bit neither knows alone); P2
+    keeps r (its own randomness) to deal later products; it never sees z.
+    """
+
+    __slots__ = ("ctx", "shape", "z", "R", "r")
+
+    def __init__(
+        self,
+        ctx: PartyContext,
+        shape: tuple[int, ...],
+        z: np.ndarray | None = None,
+        R: np.ndarray | None = None,
+        r: np.ndarray | None = None,
+    ) -> None:
+        self.ctx, self.shape, self.z, self.R, self.r = ctx, tuple(shape), z, R, r
+
+    def __repr__(self) -> str:
+        return f"InjectedBits(party={self.ctx.name}, shape={self.shape})"
+
+    def ring(self) -> SharedTensor:
+        """Arithmetic shares of the bits as the plain integers 0/1 (local)."""
+        if self.ctx.is_helper:
+            return SharedTensor(self.ctx, None, self.shape)
+        z = self.z.astype(DTYPE)
+        share = (np.uint64(1) - z - z) * self.R
+        return SharedTensor(self.ctx, share + z if self.ctx.party == 0 else share)
+
+    def mul(self, *xs: SharedTensor) -> list[SharedTensor]:
+        """``[b * x for x in xs]`` (numpy broadcasting) in one round; see :func:`bits_mul`."""
+        return bits_mul(self, *xs)
+
+
+def _deal_products(
+    ctx: PartyContext,
+    r: np.ndarray | None,
+    shape: tuple[int, ...],
+    xs: Sequence[SharedTensor],
+    with_ring: bool,
+    ands: Sequence[tuple[Index, BitTensor]] = (),
+    r_shares: np.ndarray | None = None,
+) -> tuple[list[np.ndarray], np.ndarray | None, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """The helper's dealing for :func:`inject_bits` / :func:`bits_mul`, in one offline message.
+
+    Masks a_k for each x_k, ring shares R of the bits r (if ``with_ring``), ring shares of
+    r * a_k, and for each AND operand y_m a mask bit u_m with XOR shares of r[idx_m] & u_m.
+    P0 draws its shares from the P0-P2 PRG; P2 sends P1's. Returns (a_k, R, C_k, u_m, w_m)
+    shares on P0/P1 (empty/None on P2).
+    """
+    pshapes = [np.broadcast_shapes(shape, x.shape) for x in xs]
+    ashapes = [y.shape for _, y in ands]
+    if ctx.is_helper:
+        g0, g1 = ctx.prg(0), ctx.prg(1)
+        masks = [g0.uint64(x.shape) + g1.uint64(x.shape) for x in xs]
+        us = [g0.bits(sh) ^ g1.bits(sh) for sh in ashapes]
+        rr = r.astype(DTYPE)
+        out = [rr - g0.uint64(shape)] if with_ring else []
+        out += [rr * a - g0.uint64(ps) for a, ps in zip(masks, pshapes)]
+        if ands:
+            ws = [np.broadcast_to(r[idx], sh) & u ^ g0.bits(sh) for (idx, _), u, sh in zip(ands, us, ashapes)]
+            out.append(pack(ws))
+        ctx.send(1, *out, offline=True)
+        return [], None, [], [], []
+    g = ctx.prg(2)
+    masks = [g.uint64(x.shape) for x in xs]
+    us = [g.bits(sh) for sh in ashapes]
+    if ctx.party == 0:
+        R = g.uint64(shape) if with_ring else None
+        cs = [g.uint64(ps) for ps in pshapes]
+        ws = [g.bits(sh) for sh in ashapes]
+        return masks, R, cs, us, ws
+    expect = ([(shape, DTYPE)] if with_ring else []) + [(ps, DTYPE) for ps in pshapes]
+    if ands:
+        expect.append(((packed_len(ashapes),), np.uint8))
+    got = ctx.recv(2, expect=expect)
+    R = got.pop(0) if with_ring else None
+    ws = unpack(got.pop(), ashapes) if ands else []
+    return masks, R, got, us, ws
+
+
+def _products(ctx: PartyContext, z: np.ndarray, R: np.ndarray, masks, es, cs) -> list[SharedTensor]:
+    """Shares of b * x = z e + z a + (1 - 2z)(r e + r a) for opened z and e = x - a."""
+    zr = z.astype(DTYPE)
+    one_minus_2z = np.uint64(1) - zr - zr
+    outs = []
+    for a, e, c in zip(masks, es, cs):
+        p = one_minus_2z * (R * e + c) + zr * a
+        outs.append(SharedTensor(ctx, p + zr * e if ctx.party == 0 else p))
+    return outs
+
+
+def _inject(
+    bits: BitTensor, xs: Sequence[SharedTensor], ands: Sequence[tuple[Index, BitTensor]]
+) -> tuple[InjectedBits, list[SharedTensor], list[BitTensor]]:
+    ctx, shape = bits.ctx, bits.shape
     if ctx.is_helper:
         g0, g1 = ctx.prg(0), ctx.prg(1)
         r = g0.bits(shape) ^ g1.bits(shape)
-        a = (g0.uint64(shape) + g1.uint64(shape)) if with_mask else None
-        r_ring = r.astype(DTYPE)
-        R0 = g0.uint64(shape)
-        send = [r_ring - R0]
-        if with_mask:
-            c0 = g0.uint64(shape)
-            send.append(a * r_ring - c0)
-        ctx.send(1, *send, offline=True)
-        return None, None, None, None
-    g = ctx.prg(2)
-    r = g.bits(shape)
-    a = g.uint64(shape) if with_mask else None
-    if ctx.party == 0:
-        R = g.uint64(shape)
-        c = g.uint64(shape) if with_mask else None
-    else:
-        got = ctx.recv(2, expect=[(shape, DTYPE)] * (2 if with_mask else 1))
-        R, c = got[0], (got[1] if with_mask else None)
-    return r, R, a, c
+        _deal_products(ctx, r, shape, xs, True, ands)
+        outs = [SharedTensor(ctx, None, np.broadcast_shapes(shape, x.shape)) for x in xs]
+        return InjectedBits(ctx, shape, r=r), outs, [BitTensor(ctx, None, y.shape) for _, y in ands]
+    r = ctx.prg(2).bits(shape)  # this primary's XOR share of the helper bit
+    masks, R, cs, us, ws = _deal_products(ctx, None, shape, xs, True, ands)
+    z_mine = bits.share ^ r
+    es_mine = [x.share - a for x, a in zip(xs, masks)]
+    f_mine = [y.share ^ u for (_, y), u in zip(ands, us)]
+    bit_shapes = [shape] + [y.shape for _, y in ands]
+    ctx.send(ctx.other, pack([z_mine, *f_mine]), *es_mine)
+    got = ctx.recv(ctx.other, expect=[((packed_len(bit_shapes),), np.uint8)] + [(x.shape, DTYPE) for x in xs])
+    z_other, *f_other = unpack(got[0], bit_shapes)
+    z = z_mine ^ z_other
+    es = [m + o for m, o in zip(es_mine, got[1:])]
+    anded = []
+    for (idx, y), u, w, fm, fo in zip(ands, us, ws, f_mine, f_other):
+        # b & y = (z ^ r) & (f ^ u) = z f ^ z u ^ r f ^ (r & u), with r & u dealt as w
+        zi, ri, f = np.broadcast_to(z[idx], y.shape), np.broadcast_to(r[idx], y.shape), fm ^ fo
+        v = (zi & u) ^ (ri & f) ^ w
+        anded.append(BitTensor(ctx, v ^ (zi & f) if ctx.party == 0 else v))
+    return InjectedBits(ctx, shape, z=z, R=R), _products(ctx, z, R, masks, es, cs), anded
+
+
+@protocol("inject_bits")
+def inject_bits(bits: BitTensor, xs: Sequence[SharedTensor] = ()) -> tuple[InjectedBits, list[SharedTensor]]:
+    """Bring XOR-shared bits into the ring and multiply them by shared values, in one round.
+
+    Returns the :class:`InjectedBits` (``.ring()`` gives arithmetic 0/1 shares) and
+    ``[bits * x for x in xs]`` (numpy broadcasting, exact integer products: no truncation).
+    Cost: 1 round; each way n_bits bits (packed) + 8 B per element of each x; offline
+    (P2->P1) 8 B per bit + 8 B per element of each product.
+    """
+    injected, prods, _ = _inject(bits, xs, ())
+    return injected, prods
+
+
+@protocol("inject_bits_and")
+def inject_bits_and(
+    bits: BitTensor, xs: Sequence[SharedTensor], ands: Sequence[tuple[Index, BitTensor]]
+) -> tuple[InjectedBits, list[SharedTensor], list[BitTensor]]:
+    """:func:`inject_bits` plus ANDs ``bits[idx_m] & y_m`` of XOR-shared bits, same round.
+
+    The helper bit r that masks ``bits`` doubles as the AND triples' first mask (z = bits ^ r
+    is opened once); each y_m is opened as y_m ^ u_m with u_m a fresh helper bit. Extra cost
+    per AND output bit: 1 bit each way, 1 bit offline.
+    """
+    return _inject(bits, xs, ands)
+
+
+@protocol("bits_mul")
+def bits_mul(bits: InjectedBits, *xs: SharedTensor) -> list[SharedTensor]:
+    """``[bits * x for x in xs]`` for already injected bits: 1 round; each way 8 B per
+    element of each x; offline (P2->P1) 8 B per element of each product. No bit is opened
+    again; x - a is uniform (fresh mask a)."""
+    ctx = bits.ctx
+    if ctx.is_helper:
+        _deal_products(ctx, bits.r, bits.shape, xs, with_ring=False)
+        return [SharedTensor(ctx, None, np.broadcast_shapes(bits.shape, x.shape)) for x in xs]
+    masks, _, cs, _, _ = _deal_products(ctx, None, bits.shape, xs, with_ring=False)
+    es_mine = [x.share - a for x, a in zip(xs, masks)]
+    es_other = ctx.exchange(ctx.other, *es_mine)
+    es = [m + o for m, o in zip(es_mine, es_other)]
+    return _products(ctx, bits.z, bits.R, masks, es, cs)
 
 
 @protocol("b2a")
 def b2a(b: BitTensor) -> SharedTensor:
-    """Arithmetic shares of the plain integer 0/1 of an XOR-shared bit.
+    """Arithmetic shares of the plain integers 0/1 of XOR-shared bits.
 
-    Open ``z = b ^ r`` for a helper bit r whose ring shares R the helper deals; then
-    ``b = z + (1 - 2z) r`` is linear in R. 1 round; 1 bit each way online; 8 B offline.
+    Open z = b ^ r for a helper bit r with dealt ring shares R; b = z + (1 - 2z) R is
+    linear. 1 round; 1 bit each way (packed) online; 8 B offline (P2->P1) per bit.
     """
-    ctx = b.ctx
-    if ctx.is_helper:
-        _deal_bit_and_ring(ctx, b.shape, with_mask=False)
-        return SharedTensor(ctx, None, b.shape)
-    r, R, _, _ = _deal_bit_and_ring(ctx, b.shape, with_mask=False)
-    z_mine = b.share ^ r
-    (z_other,) = exchange_bits(ctx, [z_mine])
-    z = (z_mine ^ z_other).astype(DTYPE)
-    one_minus_2z = np.uint64(1) - z - z
-    share = one_minus_2z * R + (z if ctx.party == 0 else np.uint64(0))
-    return SharedTensor(ctx, share)
+    injected, _ = inject_bits(b)
+    return injected.ring()
 
 
 @protocol("select_bits")
 def select_bits(b: BitTensor, x: SharedTensor, y: SharedTensor | None = None) -> SharedTensor:
-    """``b ? x : y`` for an XOR-shared bit b (y defaults to 0), in one round.
+    """``b ? x : y`` (y defaults to 0; numpy broadcasting) for XOR-shared bits b, in one round.
 
-    With w = x - y, open ``z = b ^ r`` and ``e = w - a`` together; the helper deals ring shares
-    of r and of a*r, so ``b*w = z e + z a + (1 - 2z)(r e + a r)`` is local. No truncation (b is
-    an integer). Online: 1 bit + 8 B each way; offline: 16 B (per element of the output).
+    ``y + b (x - y)`` with one :func:`inject_bits` product; b is an integer, so there is no
+    truncation. Cost with b and x - y of the same shape: 1 bit + 8 B each way, 16 B
+    offline, i.e. 32.25 B per element; a bit shared by many values is opened once.
     """
-    ctx = b.ctx
     w = x if y is None else x - y
-    shape = np.broadcast_shapes(b.shape, w.shape)
-    if ctx.is_helper:
-        _deal_bit_and_ring(ctx, shape, with_mask=True)
-        return SharedTensor(ctx, None, shape)
-    r, R, a, c = _deal_bit_and_ring(ctx, shape, with_mask=True)
-    z_mine = np.broadcast_to(b.share, shape) ^ r
-    e_mine = np.broadcast_to(w.share, shape) - a
-    ctx.send(ctx.other, pack([z_mine]), e_mine)
-    zp, e_other = ctx.recv(ctx.other, expect=[((packed_len([shape]),), np.uint8), (shape, DTYPE)])
-    (z_other,) = unpack(zp, [shape])
-    z = (z_mine ^ z_other).astype(DTYPE)
-    e = e_mine + e_other
-    bw = z * a + (np.uint64(1) - z - z) * (R * e + c)
-    if ctx.party == 0:
-        bw = bw + z * e
-    out = SharedTensor(ctx, bw)
-    return out if y is None else out + y
+    _, (bw,) = inject_bits(b, [w])
+    return bw if y is None else bw + y
 
 
 # -- addition of two privately held numbers, bit by bit ----------------------------------
