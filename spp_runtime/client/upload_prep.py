@@ -103,6 +103,7 @@ class SharedUpload:
         upload_id: str | None = None,
     ) -> None:
         self.fxp = fxp or FixedPoint()
+        self.dataset = dataset
         self._parts = dataset.parts()
         row_bytes = sum(
             int(np.prod(a.shape[1:], dtype=np.int64)) * SHARE_DTYPE.itemsize for a in self._parts.values()
