@@ -170,9 +170,10 @@ class ShareStore:
             except (ValueError, KeyError, TypeError):
                 raise ConfigError(f"{marker}: unreadable store marker") from None
             if owner != self.party:
+                who = PARTY_NAMES[owner] if owner in (0, 1) else repr(owner)
                 raise ConfigError(
-                    f"data directory {self.root} belongs to {PARTY_NAMES[owner] if owner in (0, 1) else owner!r}, "
-                    f"not {self.name}; check the data volume mounts"
+                    f"data directory {self.root} belongs to {who}, not {self.name}; "
+                    f"check the data volume mounts"
                 )
         else:
             atomic_write_json(marker, {"party": self.party, "version": STORE_VERSION})
