@@ -1,0 +1,49 @@
+"""Predict a protocol's time on a network from its counted rounds and bytes.
+
+``time = rounds x one-way delay + slowest host's transfer time + compute``, where a host's
+transfer time is the larger of (bytes it sends / its upload rate) and (bytes it receives /
+its download rate), with bytes on the wire scaled by TCP/IP framing overhead. A round in
+this runtime is one message hop (Lamport clock), so it costs a one-way delay, not an RTT.
+``compute`` is the protocol's time on loopback, where latency and bandwidth are negligible.
+The model ignores overlap of computation with transfer, so it errs on the slow side.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Mapping
+
+from .topology import LinkShape
+
+# Ethernet + IPv4 + TCP (with timestamps) headers per 1448-byte segment.
+TCP_FRAMING = (1448 + 14 + 20 + 32) / 1448
+
+
+@dataclass(frozen=True)
+class Prediction:
+    latency_s: float
+    transfer_s: float
+    compute_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.latency_s + self.transfer_s + self.compute_s
+
+
+def predict(
+    rounds: int, wire_per_link: Mapping[str, int], shape: LinkShape, compute_s: float
+) -> Prediction:
+    """Predict the time of one call; ``wire_per_link`` maps ``"p0->p1"`` to wire bytes."""
+    sent: dict[str, float] = defaultdict(float)
+    received: dict[str, float] = defaultdict(float)
+    for link, nbytes in wire_per_link.items():
+        src, dst = link.split("->")
+        sent[src] += nbytes * TCP_FRAMING
+        received[dst] += nbytes * TCP_FRAMING
+    transfer = 0.0
+    for host in set(sent) | set(received):
+        up = sent[host] * 8 / (shape.up_mbit * 1e6) if shape.up_mbit else 0.0
+        down = received[host] * 8 / (shape.down_mbit * 1e6) if shape.down_mbit else 0.0
+        transfer = max(transfer, up, down)
+    return Prediction(rounds * shape.one_way_delay_ms / 1000.0, transfer, compute_s)
