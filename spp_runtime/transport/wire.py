@@ -48,7 +48,7 @@ def frame_wire_bytes(payload_len: int) -> int:
 
 def encode(session: bytes, seq: int, round_: int, arrays: Sequence[np.ndarray]) -> list:
     """Frames for a message carrying ``arrays`` (made C-contiguous, sent without copying)."""
-    arrs = [np.ascontiguousarray(a) for a in arrays]
+    arrs = [_contiguous(a) for a in arrays]
     for a in arrs:
         if a.dtype.name not in ALLOWED_DTYPES:
             raise TypeError(f"cannot send arrays of dtype {a.dtype}")
@@ -125,3 +125,10 @@ def _bytes(frame: object) -> bytes | memoryview:
     if buf is not None:
         return buf
     raise ProtocolError("unexpected frame type")
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """C-contiguous without copying when it already is; keeps 0-d arrays 0-d (which
+    ``np.ascontiguousarray`` would turn into shape (1,))."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)

@@ -1,0 +1,105 @@
+"""Layers: stateless descriptions with a forward and a backward pass over any :class:`~.ops.Ops`.
+
+A layer's parameters live in the model's parameter dict under ``"<index>.<name>"``; forward
+returns the output and a cache, backward takes the cache and the output gradient and returns
+the input gradient and the parameter gradients (summed over the batch, not averaged: the
+optimiser divides by the batch size with one public scaling).
+
+Secure costs per batch of B rows (8-byte ring elements; see the protocols for details):
+Dense d->k forward is one matrix product (1 round, 16(Bd + dk) + 8Bk bytes), backward two
+(weights and input gradient). ReLU forward 7 rounds, ~104 B per element (sign bit and a
+select); backward 1 round, ~32 B per element (a select with the kept sign bit). Sigmoid and
+tanh forward cost what their protocols do (~330 and ~440 B per element); backward one square
+and one product (~64 B per element).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .ops import Ops
+
+Grads = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Fully connected layer ``x @ W + b`` with W of shape (n_in, n_out)."""
+
+    n_in: int
+    n_out: int
+
+    def init(self, rng: np.random.Generator, activation: str) -> dict[str, np.ndarray]:
+        """He-uniform weights before ReLU, Glorot-uniform otherwise; zero bias."""
+        fan = 6.0 / self.n_in if activation == "relu" else 6.0 / (self.n_in + self.n_out)
+        limit = float(np.sqrt(fan))
+        return {"W": rng.uniform(-limit, limit, (self.n_in, self.n_out)), "b": np.zeros(self.n_out)}
+
+    def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
+        return ops.matmul(x, p["W"]) + p["b"], x
+
+    def backward(self, ops: Ops, p: dict[str, Any], x: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+        grads = {"W": ops.matmul(x.T, dy), "b": dy.sum(axis=0)}
+        return (ops.matmul(dy, p["W"].T) if need_dx else None), grads
+
+
+@dataclass(frozen=True)
+class ReLU:
+    def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
+        return ops.relu(x)
+
+    def backward(self, ops: Ops, p: dict[str, Any], mask: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+        return ops.select(mask, dy), {}
+
+
+@dataclass(frozen=True)
+class Sigmoid:
+    def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
+        y = ops.sigmoid(x)
+        return y, y
+
+    def backward(self, ops: Ops, p: dict[str, Any], y: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+        return ops.mul(dy, ops.minus_square(y)), {}  # sigma' = s - s^2 from the output
+
+
+@dataclass(frozen=True)
+class Tanh:
+    def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
+        y = ops.tanh(x)
+        return y, y
+
+    def backward(self, ops: Ops, p: dict[str, Any], y: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+        return ops.mul(dy, ops.one_minus_square(y)), {}  # tanh' = 1 - t^2 from the output
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Non-overlapping max pooling over the last two axes of (B, C, H, W) inputs given as
+    flat rows of C*H*W; the argmax one-hot routes the gradient back."""
+
+    channels: int
+    height: int
+    width: int
+    window: int = 2
+
+    @property
+    def n_out(self) -> int:
+        return self.channels * (self.height // self.window) * (self.width // self.window)
+
+    def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
+        b = x.shape[0]
+        y, arg = ops.maxpool(x.reshape(b, self.channels, self.height, self.width), self.window)
+        return y.reshape(b, self.n_out), arg
+
+    def backward(self, ops: Ops, p: dict[str, Any], arg: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+        b = dy.shape[0]
+        h, w = self.height // self.window, self.width // self.window
+        dx = ops.maxpool_grad(dy.reshape(b, self.channels, h, w), arg, self.window)
+        return dx.reshape(b, self.channels * self.height * self.width), {}
+
+
+Layer = Dense | ReLU | Sigmoid | Tanh | MaxPool
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

@@ -1,0 +1,212 @@
+"""Sequential models from TOML configs; initial weights from a seed; saved models as .npz.
+
+A model config (see ``configs/models/``)::
+
+    name = "mnist_a"
+    inputs = 784
+    layers = [
+      { type = "dense", units = 128 }, { type = "relu" },
+      { type = "dense", units = 128 }, { type = "relu" },
+      { type = "dense", units = 10 },
+    ]
+    output = "softmax"        # softmax | relu_output | relu_grad
+
+    [train]                   # defaults for `spp train`; the command line overrides them
+    lr = 0.05
+    momentum = 0.9
+    batch_size = 128
+    epochs = 10
+    seed = 1
+
+``output``: ``softmax`` trains with softmax + cross-entropy (gradient p - y); ``relu_output``
+uses the ReLU replacement relu(z_i) / sum_j relu(z_j) (SecureML) as the output activation in
+training and prediction; ``relu_grad`` uses the replacement only for the gradient and
+softmax for prediction (Keller and Sun's variants).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .layers import ACTIVATIONS, Dense, Layer, MaxPool
+from .ops import Ops
+
+OUTPUTS = ("softmax", "relu_output", "relu_grad")
+
+
+class ModelConfigError(ValueError):
+    """A model config that cannot describe a network."""
+
+
+@dataclass(frozen=True)
+class TrainDefaults:
+    lr: float = 0.05
+    momentum: float = 0.9
+    batch_size: int = 128
+    epochs: int = 10
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.lr > 0 and 0 <= self.momentum < 1 and self.batch_size >= 1 and self.epochs >= 1):
+            raise ModelConfigError(
+                f"train settings out of range: lr={self.lr} (> 0), momentum={self.momentum} "
+                f"(in [0, 1)), batch_size={self.batch_size} (>= 1), epochs={self.epochs} (>= 1)"
+            )
+
+
+@dataclass(frozen=True)
+class Model:
+    """A sequential network: layers, the output rule and default training settings."""
+
+    name: str
+    inputs: int
+    layers: tuple[Layer, ...]
+    output: str = "softmax"
+    train: TrainDefaults = field(default_factory=TrainDefaults)
+
+    @property
+    def outputs(self) -> int:
+        return _width(self.layers, self.inputs)
+
+    def param_names(self) -> list[str]:
+        return [f"{i}.{k}" for i, layer in enumerate(self.layers) if isinstance(layer, Dense) for k in ("W", "b")]
+
+    def init_params(self, seed: int) -> dict[str, np.ndarray]:
+        """float64 initial weights from ``seed`` (He for layers before ReLU, else Glorot)."""
+        rng = np.random.default_rng(seed)
+        params: dict[str, np.ndarray] = {}
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+                act = type(nxt).__name__.lower() if nxt is not None else "linear"
+                for k, v in layer.init(rng, act).items():
+                    params[f"{i}.{k}"] = v
+        return params
+
+    def forward(self, ops: Ops, params: dict[str, Any], x: Any, keep: bool = True) -> tuple[Any, list[Any]]:
+        """Scores (logits) for a batch, and each layer's cache when ``keep``."""
+        caches = []
+        for i, layer in enumerate(self.layers):
+            x, cache = layer.forward(ops, _own(params, i), x)
+            if keep:
+                caches.append(cache)
+        return x, caches
+
+    def backward(self, ops: Ops, params: dict[str, Any], caches: list[Any], dz: Any) -> dict[str, Any]:
+        """Parameter gradients (summed over the batch) from the gradient at the scores."""
+        grads: dict[str, Any] = {}
+        first = min((i for i, l in enumerate(self.layers) if isinstance(l, Dense)), default=0)
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            dz, g = self.layers[i].backward(ops, _own(params, i), caches[i], dz, need_dx=i > first)
+            grads.update({f"{i}.{k}": v for k, v in g.items()})
+        return grads
+
+    def predict(self, ops: Ops, scores: Any) -> Any:
+        """Class scores for prediction: the replacement for ``relu_output``, else softmax."""
+        return ops.softmax_relu(scores) if self.output == "relu_output" else ops.softmax(scores)
+
+    def output_for_gradient(self, ops: Ops, scores: Any) -> Any:
+        """p in the gradient p - y: softmax, or the replacement for both relu variants."""
+        return ops.softmax(scores) if self.output == "softmax" else ops.softmax_relu(scores)
+
+
+def _own(params: dict[str, Any], i: int) -> dict[str, Any]:
+    prefix = f"{i}."
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def _width(layers: tuple[Layer, ...], n: int) -> int:
+    for layer in layers:
+        if isinstance(layer, Dense):
+            n = layer.n_out
+        elif isinstance(layer, MaxPool):
+            n = layer.n_out
+    return n
+
+
+def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
+    """Build and check a model from a parsed config; errors name the offending entry."""
+    try:
+        name = str(cfg.get("name", "model"))
+        n = int(cfg["inputs"])
+        raw_layers = cfg["layers"]
+    except KeyError as exc:
+        raise ModelConfigError(f"{source}: missing key {exc.args[0]!r}") from None
+    if n < 1 or not isinstance(raw_layers, list) or not raw_layers:
+        raise ModelConfigError(f"{source}: needs inputs >= 1 and a non-empty list of layers")
+    layers: list[Layer] = []
+    width = n
+    for j, spec in enumerate(raw_layers):
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if kind == "dense":
+            units = int(spec.get("units", 0))
+            if units < 1:
+                raise ModelConfigError(f"{source}: layer {j} (dense) needs units >= 1")
+            layers.append(Dense(width, units))
+            width = units
+        elif kind in ACTIVATIONS:
+            layers.append(ACTIVATIONS[kind]())
+        elif kind == "maxpool":
+            c, h, w, k = (int(spec.get(key, d)) for key, d in (("channels", 1), ("height", 0), ("width", 0), ("window", 2)))
+            if c * h * w != width or k < 1 or h % k or w % k:
+                raise ModelConfigError(
+                    f"{source}: layer {j} (maxpool) needs channels*height*width = {width} and a window dividing both"
+                )
+            layers.append(MaxPool(c, h, w, k))
+            width = layers[-1].n_out
+        else:
+            raise ModelConfigError(
+                f"{source}: layer {j} has unknown type {kind!r}; known: dense, maxpool, {', '.join(ACTIVATIONS)}"
+            )
+    if not isinstance(layers[-1], Dense):
+        raise ModelConfigError(f"{source}: the last layer must be dense (it produces the class scores)")
+    output = cfg.get("output", "softmax")
+    if output not in OUTPUTS:
+        raise ModelConfigError(f"{source}: output {output!r} is not one of {', '.join(OUTPUTS)}")
+    try:
+        train = TrainDefaults(**cfg.get("train", {}))
+    except TypeError as exc:
+        raise ModelConfigError(f"{source}: [train] {exc}") from None
+    return Model(name, n, tuple(layers), output, train)
+
+
+def load_model_config(path: str | Path) -> Model:
+    p = Path(path)
+    try:
+        cfg = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ModelConfigError(f"model config {p} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelConfigError(f"model config {p} is not valid TOML: {exc}") from None
+    return model_from_dict(cfg, str(p))
+
+
+def save_params(path: str | Path, model_cfg: dict[str, Any], params: dict[str, np.ndarray], **meta: Any) -> None:
+    """Write a trained model: its parameters plus the config and metadata as JSON."""
+    import json
+
+    np.savez(path, **params, __model__=np.array(json.dumps(model_cfg)), __meta__=np.array(json.dumps(meta)))
+
+
+def load_params(path: str | Path) -> tuple[Model, dict[str, np.ndarray], dict[str, Any]]:
+    """(model, parameters, metadata) from a .npz written by :func:`save_params`."""
+    import json
+
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            cfg = json.loads(str(z["__model__"]))
+            meta = json.loads(str(z["__meta__"]))
+            params = {k: z[k] for k in z.files if not k.startswith("__")}
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelConfigError(f"{p} is not a model written by spp train: {exc}") from None
+    model = model_from_dict(cfg, str(p))
+    missing = set(model.param_names()) - set(params)
+    if missing:
+        raise ModelConfigError(f"{p} lacks parameters {sorted(missing)}")
+    return model, params, meta

@@ -1,0 +1,281 @@
+"""The arithmetic a network runs on, in three interchangeable back ends.
+
+Layers, losses and the optimiser are written once against :class:`Ops`; the back end decides
+what a value is:
+
+- :class:`SecureOps`: :class:`~spp_runtime.tensor.SharedTensor` on the three parties; every
+  product is a Beaver protocol, every nonlinearity one of the runtime's protocols. Nothing
+  is opened except what the caller reveals.
+- :class:`FloatOps`: float64 numpy with exact functions: the plaintext reference.
+- :class:`FixedOps`: an emulation of exactly what :class:`SecureOps` computes, in plaintext:
+  int64 ring values with the same fractional bits, products truncated by a floor shift, and
+  the nonlinearities through the same approximations (:mod:`..protocols.emulate`). The secure
+  result differs from it only by the local truncation's +-1 unit in the last place per
+  product, so the gap between secure and float64 training is explained by this emulation.
+
+Masks (the derivative of ReLU) are opaque values that only :meth:`Ops.select` consumes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..encoding import FixedPoint
+from ..protocols import emulate
+
+Value = Any
+Mask = Any
+
+SCALE_BITS = 14  # significant bits of the integer that multiplies a value by a public constant
+
+
+class Ops(Protocol):
+    """What layers, losses and optimisers need from a back end."""
+
+    def constant(self, value: np.ndarray | float) -> Value: ...  # public, e.g. initial zeros
+    def matmul(self, a: Value, b: Value) -> Value: ...
+    def mul(self, a: Value, b: Value) -> Value: ...
+    def scale(self, a: Value, c: float) -> Value: ...  # multiply by a public real
+    def relu(self, x: Value) -> tuple[Value, Mask]: ...  # (max(x, 0), [x >= 0])
+    def select(self, mask: Mask, x: Value) -> Value: ...  # mask ? x : 0
+    def sigmoid(self, x: Value) -> Value: ...
+    def tanh(self, x: Value) -> Value: ...
+    def one_minus_square(self, t: Value) -> Value: ...  # 1 - t^2 (tanh')
+    def minus_square(self, s: Value) -> Value: ...  # s - s^2 (sigmoid')
+    def softmax(self, x: Value) -> Value: ...  # along the last axis
+    def softmax_relu(self, x: Value) -> Value: ...
+    def maxpool(self, x: Value, window: int) -> tuple[Value, Mask]: ...  # last two axes
+    def maxpool_grad(self, dy: Value, argmax: Mask, window: int) -> Value: ...
+    def count_correct(self, scores: Value, onehot: Value) -> int | None: ...  # count only
+
+
+def _pool_windows(x: np.ndarray, k: int) -> np.ndarray:
+    """(..., H, W) -> (..., H/k, W/k, k*k) non-overlapping windows."""
+    *lead, h, w = x.shape
+    n = len(lead)
+    xr = x.reshape(*lead, h // k, k, w // k, k).transpose(*range(n), n, n + 2, n + 1, n + 3)
+    return xr.reshape(*lead, h // k, w // k, k * k)
+
+
+def _plain_maxpool(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    win = _pool_windows(x, k)
+    arg = win.argmax(axis=-1)
+    return np.take_along_axis(win, arg[..., None], -1)[..., 0], arg
+
+
+def _plain_maxpool_grad(dy: np.ndarray, arg: np.ndarray, k: int) -> np.ndarray:
+    routed = np.where(np.arange(k * k) == arg[..., None], dy[..., None], 0)
+    *lead, hp, wp, _ = routed.shape
+    n = len(lead)
+    routed = routed.reshape(*lead, hp, wp, k, k).transpose(*range(n), n, n + 2, n + 1, n + 3)
+    return routed.reshape(*lead, hp * k, wp * k)
+
+
+def scale_factor(c: float, frac_bits: int) -> tuple[int, int]:
+    """(k, s) with k / 2^s ~= c and k holding SCALE_BITS significant bits, for a product
+    x * k truncated by s bits. Small constants such as lr / batch keep their precision."""
+    if c == 0:
+        return 0, 0
+    s = max(0, SCALE_BITS - 1 - math.floor(math.log2(abs(c))))
+    return int(round(c * 2**s)), s
+
+
+class FloatOps:
+    """float64 numpy, exact functions: the plaintext reference."""
+
+    def constant(self, value: np.ndarray | float) -> np.ndarray:
+        return np.array(value, dtype=np.float64)
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b
+
+    def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a * b
+
+    def scale(self, a: np.ndarray, c: float) -> np.ndarray:
+        return a * c
+
+    def relu(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = x >= 0
+        return np.where(mask, x, 0.0), mask
+
+    def select(self, mask: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.where(mask, x, 0.0)
+
+    def sigmoid(self, x: np.ndarray) -> np.ndarray:
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+    def tanh(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+    def one_minus_square(self, t: np.ndarray) -> np.ndarray:
+        return 1.0 - t * t
+
+    def minus_square(self, s: np.ndarray) -> np.ndarray:
+        return s - s * s
+
+    def softmax(self, x: np.ndarray) -> np.ndarray:
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def softmax_relu(self, x: np.ndarray) -> np.ndarray:
+        return emulate.softmax_relu(x, axis=-1)
+
+    def maxpool(self, x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+        return _plain_maxpool(x, window)
+
+    def maxpool_grad(self, dy: np.ndarray, argmax: np.ndarray, window: int) -> np.ndarray:
+        return _plain_maxpool_grad(dy, argmax, window)
+
+    def count_correct(self, scores: np.ndarray, onehot: np.ndarray) -> int:
+        return int(np.sum(scores.argmax(-1) == onehot.argmax(-1)))
+
+
+class FixedOps:
+    """Plaintext emulation of :class:`SecureOps`: int64 ring values with ``frac_bits``
+    fractional bits, wrap-around arithmetic, floor truncation after each product, and the
+    protocols' approximations for the nonlinear functions."""
+
+    def __init__(self, fxp: FixedPoint | None = None) -> None:
+        self.fxp = fxp or FixedPoint()
+        self.f = self.fxp.frac_bits
+
+    def encode(self, value: np.ndarray | float) -> np.ndarray:
+        return self.fxp.encode(value).view(np.int64)
+
+    def decode(self, value: np.ndarray) -> np.ndarray:
+        return value.astype(np.float64) / self.fxp.scale
+
+    constant = encode
+
+    def _through(self, fn, x: np.ndarray) -> np.ndarray:
+        return self.encode(fn(self.decode(x)))
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (a @ b) >> self.f
+
+    def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (a * b) >> self.f
+
+    def scale(self, a: np.ndarray, c: float) -> np.ndarray:
+        k, s = scale_factor(c, self.f)
+        return (a * k) >> s
+
+    def relu(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = x >= 0
+        return np.where(mask, x, 0), mask
+
+    def select(self, mask: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.where(mask, x, 0)
+
+    def sigmoid(self, x: np.ndarray) -> np.ndarray:
+        return self._through(emulate.sigmoid, x)
+
+    def tanh(self, x: np.ndarray) -> np.ndarray:
+        return self._through(emulate.tanh, x)
+
+    def one_minus_square(self, t: np.ndarray) -> np.ndarray:
+        return self.fxp.scale - ((t * t) >> self.f)
+
+    def minus_square(self, s: np.ndarray) -> np.ndarray:
+        return s - ((s * s) >> self.f)
+
+    def softmax(self, x: np.ndarray) -> np.ndarray:
+        return self._through(lambda v: emulate.softmax(v, axis=-1), x)
+
+    def softmax_relu(self, x: np.ndarray) -> np.ndarray:
+        return self._through(lambda v: emulate.softmax_relu(v, axis=-1), x)
+
+    def maxpool(self, x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+        return _plain_maxpool(x, window)
+
+    def maxpool_grad(self, dy: np.ndarray, argmax: np.ndarray, window: int) -> np.ndarray:
+        return _plain_maxpool_grad(dy, argmax, window)
+
+    def count_correct(self, scores: np.ndarray, onehot: np.ndarray) -> int:
+        return int(np.sum(scores.argmax(-1) == onehot.argmax(-1)))
+
+
+class SecureOps:
+    """The secure back end: values are SharedTensors of one party context.
+
+    ``activation_variant`` picks the sigmoid/tanh/softmax protocols (``"default"`` or the
+    paper's ``"spp"``); ReLU uses the default sign-bit protocol and keeps its XOR-shared bit
+    as the mask, so the backward pass costs one select (1 round, ~32 B per element).
+    """
+
+    def __init__(self, ctx, activation_variant: str = "default") -> None:
+        self.ctx = ctx
+        self.variant = activation_variant
+
+    def constant(self, value: np.ndarray | float):
+        from ..tensor import SharedTensor
+
+        return SharedTensor.public(self.ctx, np.asarray(value, dtype=np.float64))
+
+    def matmul(self, a, b):
+        return a @ b
+
+    def mul(self, a, b):
+        return a * b
+
+    def scale(self, a, c: float):
+        k, s = scale_factor(c, self.ctx.fxp.frac_bits)
+        return a.mul_int(k).truncate(s)
+
+    def relu(self, x):
+        from ..protocols.boolean import select_bits
+        from ..protocols.compare import msb_bits
+
+        mask = ~msb_bits(x)
+        return select_bits(mask, x), mask
+
+    def select(self, mask, x):
+        from ..protocols.boolean import select_bits
+
+        return select_bits(mask, x)
+
+    def sigmoid(self, x):
+        return x.sigmoid(self.variant)
+
+    def tanh(self, x):
+        return x.tanh(self.variant)
+
+    def one_minus_square(self, t):
+        return 1.0 - t.square()
+
+    def minus_square(self, s):
+        return s - s.square()
+
+    def softmax(self, x):
+        return x.softmax(axis=-1, variant=self.variant)
+
+    def softmax_relu(self, x):
+        return x.softmax_relu(axis=-1)
+
+    def maxpool(self, x, window: int):
+        from ..protocols.maxpool import maxpool
+
+        return maxpool(x, (window, window))
+
+    def maxpool_grad(self, dy, argmax, window: int):
+        from ..protocols.maxpool import maxpool_grad
+
+        return maxpool_grad(dy, argmax, (window, window))
+
+    def count_correct(self, scores, onehot) -> int | None:
+        """Rows whose labelled score equals the row max (ties count as correct), opened to
+        P0 and P1 as a count only (P2 gets None): a row max (comparison tree), one product
+        and one comparison per row."""
+        from ..protocols.basic import reveal
+        from ..protocols.boolean import b2a
+        from ..protocols.compare import less_than_bits
+        from ..protocols.maxpool import rowmax
+
+        m = rowmax(scores, axis=-1)
+        labelled = (scores * onehot).sum(axis=-1)
+        n_wrong = reveal(b2a(less_than_bits(labelled, m)).sum())
+        return None if n_wrong is None else scores.shape[0] - int(np.asarray(n_wrong).view(np.int64))
