@@ -29,11 +29,16 @@ def adversarial_1d(rng):
                            [1e6, -1e6, 2.0**40, -(2.0**40), 64, -64]])
 
 
-def run1(fn, x):
-    def prog(ctx):
-        return fn(inputs(ctx, x)).reveal()
+def reveal_of(ctx, fn, x):
+    """Module-level program (it crosses to the ZeroMQ party processes): reveal fn(x)."""
+    return fn(inputs(ctx, x)).reveal()
 
-    run = run_local(prog)
+
+def run1(fn, x, runner=None):
+    if runner is None:
+        run = run_local(lambda ctx: reveal_of(ctx, fn, x))
+    else:
+        run = runner(reveal_of, fn, x)
     return run.outputs[0], run
 
 
@@ -57,9 +62,9 @@ def test_trig_series_matches_its_plaintext_and_costs_one_round(rng):
         (tanh_grad, lambda x: 1 - np.tanh(x) ** 2, 1e-3),
     ],
 )
-def test_default_activations_meet_the_bar_on_the_whole_range(rng, fn, ref, bar):
+def test_default_activations_meet_the_bar_on_the_whole_range(run_any, rng, fn, ref, bar):
     x = adversarial_1d(rng)
-    got, _ = run1(fn, x)
+    got, _ = run1(fn, x, run_any)
     assert np.max(np.abs(got - ref(x))) <= bar
     far = np.abs(x) > 20
     assert np.all(np.abs(got[far] - ref(x)[far]) <= 1e-6 + 2**-16)  # exact saturation
@@ -90,10 +95,10 @@ def test_default_activation_costs(rng):
     assert max(per["sigmoid"], per["tanh"], per["sigmoid_grad"], per["tanh_grad"]) <= 2520 / 5
 
 
-def test_default_exp_accuracy_and_saturation(rng):
+def test_default_exp_accuracy_and_saturation(run_any, rng):
     x = np.concatenate([rng.uniform(-20, 20, 4000), np.linspace(-5, 16, 4001),
                         [16.0, 16 + 2**-16, -16.0, -16 - 2**-16, 1e5, -1e5, 0.0]])
-    got, run = run1(exp, x)
+    got, run = run1(exp, x, run_any)
     ref = exp_reference(x)
     rel_zone = (x >= -3) & (x <= 16)
     assert np.max(np.abs(got - ref)[rel_zone] / ref[rel_zone]) <= 1e-3
@@ -128,15 +133,15 @@ def _rows(rng, n):
     return x
 
 
+def softmaxes_of(ctx, x):
+    t = inputs(ctx, x)
+    return t.softmax(axis=-1).reveal(), t.softmax_relu(axis=-1).reveal(), softmax(t.T, axis=0).reveal()
+
+
 @pytest.mark.parametrize("n", [2, 3, 10, 100, 1000])
-def test_softmax_and_replacement_bars(rng, n):
+def test_softmax_and_replacement_bars(run_any, rng, n):
     x = _rows(rng, n)
-
-    def prog(ctx):
-        t = inputs(ctx, x)
-        return t.softmax(axis=-1).reveal(), t.softmax_relu(axis=-1).reveal(), softmax(t.T, axis=0).reveal()
-
-    p, q, p_t = run_local(prog).outputs[0]
+    p, q, p_t = run_any(softmaxes_of, x).outputs[0]
     assert np.max(np.abs(p - _softmax(x))) <= 1e-3
     assert np.max(np.abs(p.sum(-1) - 1)) <= 2e-3
     assert np.max(np.abs(p_t.T - p)) <= 1e-3  # any axis
