@@ -10,6 +10,7 @@ from . import cluster as cluster_cmd
 from . import demo as demo_cmd
 from . import keys as keys_cmd
 from . import server as server_cmd
+from . import study as study_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,3 +25,4 @@ cli.add_command(cluster_cmd.cluster)
 cli.add_command(demo_cmd.demo)
 cli.add_command(keys_cmd.keys)
 cli.add_command(server_cmd.server)
+cli.add_command(study_cmd.study)

@@ -35,7 +35,7 @@ def softmax_study(models: tuple[str, ...], epochs: int, limit: int | None, test_
     from ..data.mnist import default_mnist_dir, load_mnist
     from ..nn.study import markdown, run_softmax_study, write_report
     from ..nn.train import onehot
-    from .train import resolve_model
+    from .models import resolve_model
 
     console = make_console()
     try:

@@ -1,0 +1,23 @@
+"""Finding model configs: a path, or the name of one packaged under ``spp_runtime/configs/models``."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..nn import Model, ModelConfigError, load_model_config
+
+
+def packaged_models() -> list[str]:
+    root = resources.files("spp_runtime.configs") / "models"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_model(spec: str) -> Model:
+    """``spec`` is a TOML path or a packaged model name such as ``mnist_a``."""
+    if Path(spec).exists() or spec.endswith(".toml"):
+        return load_model_config(spec)
+    if spec in packaged_models():
+        with resources.as_file(resources.files("spp_runtime.configs") / "models" / f"{spec}.toml") as p:
+            return load_model_config(p)
+    raise ModelConfigError(f"no model config {spec!r}: not a file, and not one of {', '.join(packaged_models())}")
