@@ -41,9 +41,9 @@ class Dense:
     def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
         return ops.matmul(x, p["W"]) + p["b"], x
 
-    def backward(self, ops: Ops, p: dict[str, Any], x: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
-        grads = {"W": ops.matmul(x.T, dy), "b": dy.sum(axis=0)}
-        return (ops.matmul(dy, p["W"].T) if need_dx else None), grads
+    def backward(self, ops: Ops, p: dict[str, Any], x: Any, dy: Any, need_dx: bool, step: float = 1.0) -> tuple[Any, Grads]:
+        gw, gb = ops.weight_grad(x, dy, step)
+        return (ops.matmul(dy, p["W"].T) if need_dx else None), {"W": gw, "b": gb}
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class ReLU:
     def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
         return ops.relu(x)
 
-    def backward(self, ops: Ops, p: dict[str, Any], mask: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+    def backward(self, ops: Ops, p: dict[str, Any], mask: Any, dy: Any, need_dx: bool, step: float = 1.0) -> tuple[Any, Grads]:
         return ops.select(mask, dy), {}
 
 
@@ -61,7 +61,7 @@ class Sigmoid:
         y = ops.sigmoid(x)
         return y, y
 
-    def backward(self, ops: Ops, p: dict[str, Any], y: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+    def backward(self, ops: Ops, p: dict[str, Any], y: Any, dy: Any, need_dx: bool, step: float = 1.0) -> tuple[Any, Grads]:
         return ops.mul(dy, ops.minus_square(y)), {}  # sigma' = s - s^2 from the output
 
 
@@ -71,7 +71,7 @@ class Tanh:
         y = ops.tanh(x)
         return y, y
 
-    def backward(self, ops: Ops, p: dict[str, Any], y: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+    def backward(self, ops: Ops, p: dict[str, Any], y: Any, dy: Any, need_dx: bool, step: float = 1.0) -> tuple[Any, Grads]:
         return ops.mul(dy, ops.one_minus_square(y)), {}  # tanh' = 1 - t^2 from the output
 
 
@@ -94,7 +94,7 @@ class MaxPool:
         y, arg = ops.maxpool(x.reshape(b, self.channels, self.height, self.width), self.window)
         return y.reshape(b, self.n_out), arg
 
-    def backward(self, ops: Ops, p: dict[str, Any], arg: Any, dy: Any, need_dx: bool) -> tuple[Any, Grads]:
+    def backward(self, ops: Ops, p: dict[str, Any], arg: Any, dy: Any, need_dx: bool, step: float = 1.0) -> tuple[Any, Grads]:
         b = dy.shape[0]
         h, w = self.height // self.window, self.width // self.window
         dx = ops.maxpool_grad(dy.reshape(b, self.channels, h, w), arg, self.window)

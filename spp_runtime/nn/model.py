@@ -97,12 +97,13 @@ class Model:
                 caches.append(cache)
         return x, caches
 
-    def backward(self, ops: Ops, params: dict[str, Any], caches: list[Any], dz: Any) -> dict[str, Any]:
-        """Parameter gradients (summed over the batch) from the gradient at the scores."""
+    def backward(self, ops: Ops, params: dict[str, Any], caches: list[Any], dz: Any, step: float = 1.0) -> dict[str, Any]:
+        """Parameter gradients summed over the batch and multiplied by ``step``, from the
+        gradient at the scores."""
         grads: dict[str, Any] = {}
         first = min((i for i, l in enumerate(self.layers) if isinstance(l, Dense)), default=0)
         for i in range(len(self.layers) - 1, first - 1, -1):
-            dz, g = self.layers[i].backward(ops, _own(params, i), caches[i], dz, need_dx=i > first)
+            dz, g = self.layers[i].backward(ops, _own(params, i), caches[i], dz, need_dx=i > first, step=step)
             grads.update({f"{i}.{k}": v for k, v in g.items()})
         return grads
 

@@ -30,6 +30,7 @@ Value = Any
 Mask = Any
 
 SCALE_BITS = 14  # significant bits of the integer that multiplies a value by a public constant
+GRAD_EXTRA_BITS = 8  # extra fractional bits of the scaled output gradient in weight_grad
 
 
 class Ops(Protocol):
@@ -39,6 +40,7 @@ class Ops(Protocol):
     def matmul(self, a: Value, b: Value) -> Value: ...
     def mul(self, a: Value, b: Value) -> Value: ...
     def scale(self, a: Value, c: float) -> Value: ...  # multiply by a public real
+    def weight_grad(self, x: Value, dy: Value, c: float) -> tuple[Value, Value]: ...  # c x^T dy, c sum(dy)
     def relu(self, x: Value) -> tuple[Value, Mask]: ...  # (max(x, 0), [x >= 0])
     def select(self, mask: Mask, x: Value) -> Value: ...  # mask ? x : 0
     def sigmoid(self, x: Value) -> Value: ...
@@ -83,6 +85,21 @@ def scale_factor(c: float, frac_bits: int) -> tuple[int, int]:
     return int(round(c * 2**s)), s
 
 
+def grad_scaling(c: float, frac_bits: int) -> tuple[int, int, int]:
+    """(k, s1, s2) for weight gradients ``c * x^T dy``: dy is multiplied by k and truncated by
+    s1 to ``frac_bits + e`` fractional bits (e = s - s1 <= GRAD_EXTRA_BITS), and the product
+    x^T dy' (at 2 frac_bits + e) is truncated by s2 = frac_bits + e.
+
+    Scaling dy by the small step c = lr / batch *before* the product keeps every truncated
+    value small: a local truncation fails with probability about |value| / 2^63 (ring units),
+    so truncating the summed gradient x^T dy (up to ~2^39 units) would fail about once per
+    few epochs of network A, while the pre-scaled product (~2^30 units) fails about 2^9 times
+    less often. The e extra bits keep the precision of the small scaled gradient."""
+    k, s = scale_factor(c, frac_bits)
+    e = min(GRAD_EXTRA_BITS, s)
+    return k, s - e, frac_bits + e
+
+
 class FloatOps:
     """float64 numpy, exact functions: the plaintext reference."""
 
@@ -97,6 +114,9 @@ class FloatOps:
 
     def scale(self, a: np.ndarray, c: float) -> np.ndarray:
         return a * c
+
+    def weight_grad(self, x: np.ndarray, dy: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+        return c * (x.T @ dy), c * dy.sum(axis=0)
 
     def relu(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mask = x >= 0
@@ -164,6 +184,11 @@ class FixedOps:
         k, s = scale_factor(c, self.f)
         return (a * k) >> s
 
+    def weight_grad(self, x: np.ndarray, dy: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+        k, s1, s2 = grad_scaling(c, self.f)
+        dys = (dy * k) >> s1
+        return (x.T @ dys) >> s2, dys.sum(axis=0) >> (s2 - self.f)
+
     def relu(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mask = x >= 0
         return np.where(mask, x, 0), mask
@@ -225,6 +250,14 @@ class SecureOps:
     def scale(self, a, c: float):
         k, s = scale_factor(c, self.ctx.fxp.frac_bits)
         return a.mul_int(k).truncate(s)
+
+    def weight_grad(self, x, dy, c: float):
+        from ..protocols.beaver import matmul
+
+        f = self.ctx.fxp.frac_bits
+        k, s1, s2 = grad_scaling(c, f)
+        dys = dy.mul_int(k).truncate(s1)
+        return matmul(x.T, dys, truncate=False).truncate(s2), dys.sum(axis=0).truncate(s2 - f)
 
     def relu(self, x):
         from ..protocols.boolean import select_bits

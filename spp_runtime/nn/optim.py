@@ -1,14 +1,16 @@
 """SGD with momentum on any :class:`~.ops.Ops` back end.
 
-With summed batch gradients G (the layers do not average), the update is::
+The layers return ``U = (lr / batch) * G`` for the batch-summed gradient G (the step is
+applied inside the weight-gradient product, see :meth:`.ops.Ops.weight_grad`), and the update
+is::
 
-    v <- momentum * v + G
-    W <- W - (lr / batch) * v
+    u <- momentum * u + U
+    W <- W - u
 
-which is plain momentum SGD on the mean gradient (v is batch times the usual velocity).
-Each scaling by a public constant is a local multiplication and truncation (no traffic),
-with the constant held to 14 significant bits so small factors such as lr / batch keep
-their precision (:func:`.ops.scale_factor`).
+which is momentum SGD on the mean gradient with learning rate lr (u is lr times the usual
+velocity). The momentum scaling is a local multiplication and truncation (no traffic), with
+the constant held to 14 significant bits (:func:`.ops.scale_factor`); u stays small, so
+that truncation is safe.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ class SGD:
             return {}
         return {k: ops.constant(np.zeros(v.shape)) for k, v in params.items()}
 
-    def step(self, ops: Ops, params: dict[str, Any], grads: dict[str, Any], state: dict[str, Any], batch: int) -> None:
-        """Update ``params`` (and ``state``) in place from summed gradients of ``batch`` rows."""
-        step = self.lr / batch
-        for k, g in grads.items():
+    def step_size(self, batch: int) -> float:
+        """The factor the layers apply to batch-summed gradients."""
+        return self.lr / batch
+
+    def step(self, ops: Ops, params: dict[str, Any], updates: dict[str, Any], state: dict[str, Any]) -> None:
+        """Update ``params`` (and ``state``) in place from the layers' scaled gradients."""
+        for k, u in updates.items():
             if self.momentum:
-                state[k] = ops.scale(state[k], self.momentum) + g
-                g = state[k]
-            params[k] = params[k] - ops.scale(g, step)
+                state[k] = ops.scale(state[k], self.momentum) + u
+                u = state[k]
+            params[k] = params[k] - u

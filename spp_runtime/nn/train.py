@@ -43,8 +43,8 @@ def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarr
 def train_step(ops: Ops, model: Model, opt: SGD, params: dict[str, Any], state: dict[str, Any], xb: Any, yb: Any) -> None:
     """One SGD step on a batch: forward, p - y at the scores, backward, update."""
     scores, caches = model.forward(ops, params, xb)
-    grads = model.backward(ops, params, caches, model.output_for_gradient(ops, scores) - yb)
-    opt.step(ops, params, grads, state, xb.shape[0])
+    dz = model.output_for_gradient(ops, scores) - yb
+    opt.step(ops, params, model.backward(ops, params, caches, dz, opt.step_size(xb.shape[0])), state)
 
 
 def count_correct(ops: Ops, model: Model, params: dict[str, Any], x: Any, y: Any, batch: int = EVAL_BATCH) -> int | None:
