@@ -1,0 +1,152 @@
+"""Server programs for networks: ``train`` and ``infer`` on stored datasets.
+
+``train`` inputs: ``x`` (rows of features) and ``y`` (integer labels (N,) or one-hot (N, C))
+from a stored dataset, optionally ``x_test``/``y_test``, and the initial weights
+``param:<name>`` shared by the client. Params: ``model`` (the config as a dict), ``hyper``
+(lr, momentum, batch_size, epochs, seed) and ``report_accuracy`` (open the count of correct
+test predictions after each epoch). With a checkpoint id the job saves the weights and the
+optimiser state after every epoch and, when resubmitted, resumes after the last saved one.
+Outputs: ``param:<name>`` (shares for the receiver to reconstruct) and the public
+``test_accuracy`` per epoch trained in this job (NaN where not asked).
+
+``infer`` inputs: ``x`` (stored), optionally ``y``, and ``param:<name>``; outputs the class
+scores (``scores``: softmax, or the replacement for ``relu_output`` models) and, with labels,
+the public count of correct predictions (``correct``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine.context import PartyContext
+from ..server.programs import Inputs, Outputs, Params, Program, Shapes
+from ..server.services import job_services
+from ..tensor import SharedTensor
+from .model import Model, model_from_dict
+from .ops import SecureOps
+from .runner import Hyper
+from .train import fit, secure_onehot
+
+PARAM, STATE = "param:", "state:"
+
+
+def _model(params: Params) -> Model:
+    return model_from_dict(dict(params["model"]), "job model")
+
+
+def _weights(t: Inputs) -> dict[str, SharedTensor]:
+    return {k[len(PARAM):]: v for k, v in t.items() if k.startswith(PARAM)}
+
+
+def _check_weights(model: Model, shapes: Shapes) -> None:
+    want = {n: s.shape for n, s in model.init_params(0).items()}
+    got = {k[len(PARAM):]: tuple(v) for k, v in shapes.items() if k.startswith(PARAM)}
+    if got != want:
+        raise ValueError(f"model {model.name} needs weights {want}, got {got}")
+
+
+def _check_data(model: Model, shapes: Shapes, x: str, y: str | None) -> None:
+    if len(shapes[x]) != 2 or shapes[x][1] != model.inputs:
+        raise ValueError(f"{x} must be rows of {model.inputs} features, got shape {list(shapes[x])}")
+    if y is not None and y in shapes:
+        ys = tuple(shapes[y])
+        if ys not in ((shapes[x][0],), (shapes[x][0], model.outputs)):
+            raise ValueError(f"{y} must be {shapes[x][0]} labels or one-hot rows of {model.outputs}, got {list(ys)}")
+
+
+def _check_train(params: Params, shapes: Shapes) -> None:
+    model = _model(params)
+    Hyper(**params["hyper"])
+    for name in ("x", "y"):
+        if name not in shapes:
+            raise ValueError(f"train needs inputs x and y (a stored dataset), missing {name}")
+    _check_data(model, shapes, "x", "y")
+    if ("x_test" in shapes) != ("y_test" in shapes):
+        raise ValueError("x_test and y_test go together")
+    if "x_test" in shapes:
+        _check_data(model, shapes, "x_test", "y_test")
+    _check_weights(model, shapes)
+
+
+def _train(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+    model, hyper = _model(params), Hyper(**params["hyper"])
+    svc = job_services(ctx)
+    weights = _weights(t)
+    x, y = t["x"], secure_onehot(t["y"], model.outputs)
+    test = (t["x_test"], secure_onehot(t["y_test"], model.outputs)) if "x_test" in t and params.get("report_accuracy") else None
+    shapes = {f"{PARAM}{k}": v.shape for k, v in weights.items()}
+    if hyper.momentum:
+        shapes.update({f"{STATE}{k}": v.shape for k, v in weights.items()})
+    resumed = svc.load_checkpoint(shapes)
+    start, state = 0, None
+    if resumed is not None:
+        start = resumed.step + 1
+        weights = {k[len(PARAM):]: v for k, v in resumed.tensors.items() if k.startswith(PARAM)}
+        state = {k[len(STATE):]: v for k, v in resumed.tensors.items() if k.startswith(STATE)} or None
+    n_batches = -(-x.shape[0] // hyper.batch_size)
+    total = max(hyper.epochs - start, 0) * n_batches
+    accuracy: list[float] = []
+
+    def on_batch(epoch: int, done: int, of: int) -> None:
+        svc.progress((epoch - start) * of + done, total, {"epoch": epoch + 1, "epochs": hyper.epochs})
+
+    def on_epoch(res: Any, p: dict[str, SharedTensor], s: dict[str, SharedTensor]) -> None:
+        acc = res.test_accuracy
+        accuracy.append(float("nan") if acc is None else acc)
+        info: dict[str, Any] = {"epoch": res.epoch, "epochs": hyper.epochs, "seconds": round(res.seconds, 2)}
+        if acc is not None:
+            info["test_accuracy"] = acc
+        if svc.checkpoint_id is not None:
+            tensors = {f"{PARAM}{k}": v for k, v in p.items()} | {f"{STATE}{k}": v for k, v in s.items()}
+            svc.save_checkpoint(tensors, step=res.epoch - 1, info=info)
+        svc.progress(total if res.epoch == hyper.epochs else (res.epoch - start) * n_batches, total, info)
+
+    weights, _, _ = fit(SecureOps(ctx), model, weights, x, y, state=state, start_epoch=start, test=test,
+                        on_batch=on_batch, on_epoch=on_epoch, **hyper.kwargs())
+    out: dict[str, Any] = {f"{PARAM}{k}": v for k, v in weights.items()}
+    out["test_accuracy"] = np.array(accuracy, dtype=np.float64)
+    out["start_epoch"] = np.array([start], dtype=np.float64)
+    return out
+
+
+def _check_infer(params: Params, shapes: Shapes) -> None:
+    model = _model(params)
+    if "x" not in shapes:
+        raise ValueError("infer needs an input x (a stored dataset)")
+    _check_data(model, shapes, "x", "y")
+    _check_weights(model, shapes)
+
+
+def _infer(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+    model = _model(params)
+    ops = SecureOps(ctx)
+    weights = _weights(t)
+    x = t["x"]
+    svc = job_services(ctx)
+    batch = int(params.get("batch", 2000))
+    y = secure_onehot(t["y"], model.outputs) if "y" in t else None
+    parts, correct = [], 0
+    for i in range(0, x.shape[0], batch):
+        scores, _ = model.forward(ops, weights, x[i : i + batch], keep=False)
+        parts.append(model.predict(ops, scores))
+        if y is not None:
+            c = ops.count_correct(parts[-1], y[i : i + batch])
+            correct = None if c is None or correct is None else correct + c
+        svc.progress(min(i + batch, x.shape[0]), x.shape[0], {})
+    out: dict[str, Any] = {"scores": SharedTensor.concatenate(parts, axis=0)}
+    if y is not None:
+        out["correct"] = np.array([np.nan if correct is None else correct], dtype=np.float64)
+    return out
+
+
+NN_PROGRAMS: dict[str, Program] = {
+    p.name: p
+    for p in (
+        Program("train", _train, None, _check_train,
+                "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch"),
+        Program("infer", _infer, None, _check_infer,
+                "class scores of a model on stored x (and the correct count when y is given)"),
+    )
+}
