@@ -21,7 +21,9 @@ import zmq
 from .. import PARTY_NAMES
 from ..config import ClusterConfig
 from ..engine.stats import CallRecord, ProtocolStats, merge_records
-from ..errors import ProtocolError, SppError
+from ..errors import PeerTimeout, ProtocolError, SppError
+from ..storage import errors as storage_errors
+from ..storage.messages import encode_request
 from ..keys import KeyPair, load_pair, load_public
 from ..ring import DTYPE
 from ..sharing import reconstruct, share
@@ -177,6 +179,55 @@ class Client:
         wall = time.perf_counter() - t0
         return self._assemble(job, replies, wall)  # type: ignore[arg-type]
 
+    def request(
+        self,
+        party: int,
+        kind: str,
+        fields: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, np.ndarray] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One storage request to P0 or P1; returns the answer body.
+
+        A refusal raises the server's ``StorageError`` (subclass by name); no answer within
+        ``timeout`` raises ``PeerTimeout``; a lost connection ``ConnectionError`` (both are
+        retried by the upload driver, every storage request being idempotent).
+        """
+        timeout = self.cfg.timeouts.recv_s if timeout is None else timeout
+        server = PARTY_NAMES[party]
+        link, sock = self._links[party], self._socks[party]
+        deadline = time.monotonic() + timeout
+        wait_up = time.monotonic() + min(timeout, self.cfg.timeouts.heartbeat_timeout_s + 1.0)
+        while True:  # do not queue requests for a server that is gone
+            link.drain()
+            if link.up:
+                break
+            if link.refused:
+                raise ConnectionError(f"{server} at {link.url}: {link.refused}")
+            if time.monotonic() > wait_up:
+                raise ConnectionError(f"no connection to {server} at {link.url}")
+            link.socket.poll(100)
+        rid = os.urandom(6).hex()
+        sock.send_multipart(encode_request(kind, rid, fields or {}, arrays), copy=False)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise PeerTimeout(f"no answer to {kind} within {timeout:g} s", server)
+            for s, _ in self._poller.poll(int(min(left, 0.2) * 1000)):
+                what, p = self._which[s]
+                if what == "monitor":
+                    self._links[p].drain()
+                elif p == party:
+                    reply = jobs.decode_reply(s.recv_multipart(copy=False), server=server,
+                                              max_bytes=self.cfg.max_message_bytes)
+                    if isinstance(reply, dict) and reply.get("kind") == "answer" and reply.get("rid") == rid:
+                        return _answer(reply, server)
+                else:
+                    s.recv_multipart()  # a stale reply from another server
+            if not link.up:
+                raise ConnectionError(f"lost the connection to {server} at {link.url} during {kind}")
+
     # -- internals -----------------------------------------------------------------------------------
     def _drain_monitors(self) -> None:
         for link in self._links.values():
@@ -251,6 +302,18 @@ class Client:
             server_time_s={PARTY_NAMES[p]: replies[p].elapsed for p in range(3)}, wall_s=wall,
             records=records,
         )
+
+
+def _answer(reply: Mapping[str, Any], server: str) -> dict[str, Any]:
+    """The body of an ``ok`` answer, else the server's error re-raised as a StorageError."""
+    if reply.get("ok") is True:
+        body = reply.get("body")
+        return body if isinstance(body, dict) else {}
+    name, text = str(reply.get("error", "StorageError")), str(reply.get("message", ""))
+    cls = getattr(storage_errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, storage_errors.StorageError):
+        raise cls(f"{server}: {text}")
+    raise storage_errors.StorageError(f"{server}: {name}: {text}")
 
 
 def _error_text(reply: jobs.JobReply) -> str:

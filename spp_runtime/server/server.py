@@ -31,6 +31,7 @@ from ..transport import jobs, wire
 from ..transport.zmq_common import ZmqOptions
 from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
 from .programs import PROGRAMS, Program
+from .storage_service import NotStoring, StorageService
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,13 @@ class PartyServer:
         self._pending: dict[str, tuple[jobs.JobRequest, bytes, float]] = {}
         self._rejected: dict[str, tuple[str, float]] = {}
         self._was_ready = False
+        self.storage: StorageService | None = None
+        if party != 2:
+            try:
+                self.storage = StorageService(cfg, party, self.transport.send_control)
+            except BaseException:
+                self.transport.close()
+                raise
 
     # -- the loop --------------------------------------------------------------------------
     def serve(self, should_stop: Callable[[], bool]) -> None:
@@ -88,6 +96,8 @@ class PartyServer:
                 elif isinstance(event, PeerControl):
                     self._on_control(event)
                 self._note_readiness()
+                if self.storage is not None:
+                    self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
                 if self.party != 0:
                     self._run_announced()
                 self._expire()
@@ -118,6 +128,9 @@ class PartyServer:
             kind, header = jobs.request_kind(req.frames)
             if kind == "status":
                 self.transport.reply(req.route, jobs.encode_status(self.name, self.status()))
+                return
+            if kind in jobs.STORAGE_KINDS:
+                self._on_storage(req, kind, header)
                 return
             job_id = header.get("job") if isinstance(header.get("job"), str) else None
             job = jobs.decode_job(
@@ -157,8 +170,26 @@ class PartyServer:
         except (ValueError, KeyError, TypeError) as exc:
             raise JobRejected(f"job {job.job}: {exc}") from None
 
+    def _on_storage(self, req: ClientRequest, kind: str, header: dict) -> None:
+        rid = header.get("rid")
+        try:
+            if self.storage is None:
+                raise NotStoring(f"{self.name} is the helper and stores no data; send {kind} to p0 and p1")
+            body = self.storage.handle(kind, header, req.frames[1:], req.client)
+        except (SppError, ValueError, KeyError, TypeError, OSError) as exc:
+            log.warning("%s: refused %s from client %s: %s", self.name, kind, req.client, exc)
+            self.transport.reply(req.route, jobs.encode_answer(rid, self.name, exc=exc))
+            return
+        self.transport.reply(req.route, jobs.encode_answer(rid, self.name, body))
+
     def _on_control(self, ctl: PeerControl) -> None:
         body = ctl.message
+        if self.storage is not None and str(body.get("cmd", "")).startswith("upload."):
+            try:
+                self.storage.on_control(ctl.peer, body)
+            except SppError as exc:
+                log.warning("%s: storage command from %s failed: %s", self.name, PARTY_NAMES[ctl.peer], exc)
+            return
         if ctl.peer != 0 or body.get("cmd") != "run" or not isinstance(body.get("job"), str):
             log.warning("%s: ignored an unexpected command from %s", self.name, PARTY_NAMES[ctl.peer])
             return
