@@ -88,3 +88,66 @@ def _on_disk(cfg, name, part, shape):
     """Reconstruct a stored part from both servers' files (test-only, read directly)."""
     s = [np.fromfile(cfg.data_dir / p / "datasets" / name / f"{part}.u64", dtype="<u8") for p in ("p0", "p1")]
     return FixedPoint(cfg.frac_bits).decode((s[0] + s[1]).reshape(shape))
+
+
+# -- the commands ------------------------------------------------------------------------------------
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from spp_runtime.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_upload_and_datasets_commands_with_idx_gz_files(cluster, tmp_path, rng):
+    from spp_runtime.data.idx import write_idx
+
+    cfg, d = cluster
+    images = rng.integers(0, 256, (30, 4, 4)).astype(np.uint8)
+    write_idx(tmp_path / "tiny-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "tiny-labels-idx1-ubyte.gz", rng.integers(0, 10, 30).astype(np.uint8))
+    conf = cfg.source
+    r = _cli("upload", "--dataset", "tiny", "--labels", tmp_path / "tiny-labels-idx1-ubyte.gz",
+             tmp_path / "tiny-images-idx3-ubyte.gz", "--config", conf)
+    assert r.exit_code == 0, r.output
+    assert "30 rows (x 30x16, y 30)" in r.output and "bytes of shares to each of p0 and p1" in r.output
+    r = _cli("datasets", "list", "--config", conf)
+    assert r.exit_code == 0 and "tiny" in r.output and "complete" in r.output
+    r = _cli("datasets", "show", "tiny", "--verify", "--config", conf)
+    assert r.exit_code == 0 and r.output.count("checksums verified") == 2
+    np.testing.assert_allclose(_on_disk(cfg, "tiny", "x", (30, 16)), images.reshape(30, 16))
+    r = _cli("datasets", "delete", "tiny", "--config", conf)
+    assert r.exit_code == 0 and "p0, p1" in r.output
+    r = _cli("datasets", "show", "tiny", "--config", conf)
+    assert r.exit_code == 1 and "no dataset 'tiny'" in r.output
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("1,2\n3,nan\n", "NaN"),
+    ("1,2\n3,inf\n", "inf"),
+    ("1,2\n3,1e15\n", "range"),
+    ("1,2\n3\n", "column"),
+])
+def test_bad_files_are_refused_before_anything_is_sent(cluster, tmp_path, content, problem):
+    cfg, d = cluster
+    before = fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")
+    (tmp_path / "bad.csv").write_text(content)
+    r = _cli("upload", "--dataset", "bad", tmp_path / "bad.csv", "--config", cfg.source)
+    assert r.exit_code == 1 and "bad.csv" in r.output and problem.lower() in r.output.lower(), r.output
+    assert (fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")) == before
+    assert not list((cfg.data_dir / "p0" / "staging").iterdir())
+
+
+def test_label_count_mismatch_is_refused(cluster, tmp_path):
+    cfg, d = cluster
+    np.save(tmp_path / "x.npy", np.ones((5, 2)))
+    np.save(tmp_path / "y.npy", np.ones(4))
+    r = _cli("upload", "--dataset", "lab", "--labels", tmp_path / "y.npy", tmp_path / "x.npy", "--config", cfg.source)
+    assert r.exit_code == 1 and "4 labels but" in r.output and "5 rows" in r.output
+
+
+def test_status_command(cluster):
+    cfg, d = cluster
+    for via in ("server", "file"):
+        r = _cli("status", "--party", "1", "--config", cfg.source, "--via", via)
+        assert r.exit_code == 0 and "p1: OK" in r.output, r.output

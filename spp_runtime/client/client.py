@@ -145,6 +145,26 @@ class Client:
         replies = self._gather(None, timeout, want_status=True)
         return {PARTY_NAMES[p]: r for p, r in replies.items()}  # type: ignore[misc]
 
+    def status_of(self, party: int, timeout: float = 5.0) -> dict:
+        """One server's status map; ServerUnavailable if it refuses us or does not answer."""
+        link, sock = self._links[party], self._socks[party]
+        deadline = time.monotonic() + timeout
+        while not link.up:
+            link.drain()
+            if link.refused:
+                raise ServerUnavailable(f"{PARTY_NAMES[party]} at {link.url}: {link.refused}")
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(f"no connection to {PARTY_NAMES[party]} at {link.url} within {timeout:g} s")
+            link.socket.poll(100)
+        sock.send_multipart(jobs.encode_status_request())
+        while (left := deadline - time.monotonic()) > 0:
+            if sock.poll(int(min(left, 0.2) * 1000)):
+                reply = jobs.decode_reply(sock.recv_multipart(copy=False), server=PARTY_NAMES[party],
+                                          max_bytes=self.cfg.max_message_bytes)
+                if isinstance(reply, dict) and reply.get("kind") == "status":
+                    return reply
+        raise ServerUnavailable(f"no status reply from {PARTY_NAMES[party]} within {timeout:g} s")
+
     def run(
         self,
         program: str,

@@ -13,11 +13,13 @@ Logs carry job ids, program names, shapes, byte counts and timings, never shares
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +36,11 @@ from .programs import PROGRAMS, Program
 from .storage_service import NotStoring, StorageService
 
 log = logging.getLogger(__name__)
+
+
+def status_file(cfg: ClusterConfig, party: int) -> Path:
+    """Where a running server keeps its liveness record: ``<data_dir>/status/<pN>.json``."""
+    return cfg.data_dir / "status" / f"{PARTY_NAMES[party]}.json"
 
 
 class JobRejected(SppError):
@@ -75,6 +82,7 @@ class PartyServer:
         self._pending: dict[str, tuple[jobs.JobRequest, bytes, float]] = {}
         self._rejected: dict[str, tuple[str, float]] = {}
         self._was_ready = False
+        self._status_written = 0.0
         self.storage: StorageService | None = None
         if party != 2:
             try:
@@ -96,6 +104,7 @@ class PartyServer:
                 elif isinstance(event, PeerControl):
                     self._on_control(event)
                 self._note_readiness()
+                self._write_status()
                 if self.storage is not None:
                     self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
                 if self.party != 0:
@@ -103,7 +112,24 @@ class PartyServer:
                 self._expire()
         finally:
             log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
+            status_file(self.cfg, self.party).unlink(missing_ok=True)
             self.transport.close()
+
+    def _write_status(self, every_s: float = 1.0) -> None:
+        """Refresh the local status file that ``spp status`` reads (health checks)."""
+        now = time.time()
+        if now - self._status_written < every_s:
+            return
+        self._status_written = now
+        path = status_file(self.cfg, self.party)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps({"party": self.name, "pid": os.getpid(), "time": now,
+                                       "ready": self.ready(), "peers": self.transport.peer_status()}))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("%s: cannot write %s: %s", self.name, path, exc)
 
     def ready(self) -> bool:
         return all(self.transport.connected(q) for q in range(3) if q != self.party)
