@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,9 +173,17 @@ class Client:
         *,
         encoded: bool = False,
         timeout: float | None = None,
+        datasets: Mapping[str, str] | None = None,
+        checkpoint: str | None = None,
+        on_progress: Callable[[int, int, dict], None] | None = None,
     ) -> JobResult:
         """Run ``program`` on secret-shared ``inputs`` (plaintext reals, or ring elements if
-        ``encoded``) with public ``params``; returns the reconstructed outputs."""
+        ``encoded``) with public ``params``; returns the reconstructed outputs.
+
+        ``datasets`` maps further inputs to stored dataset parts (``{"x": "mnist-train:x"}``),
+        which P0 and P1 read from their stores. ``checkpoint`` names the job's checkpoint
+        (programs save and resume it, see docs/STORAGE.md). ``on_progress(done, total, info)``
+        is called for each progress report of the running program."""
         self.connect()
         inputs = dict(inputs or {})
         job = os.urandom(8).hex()
@@ -190,12 +198,13 @@ class Client:
             shares0[name], shares1[name] = share(ring)
         t0 = time.perf_counter()
         args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
-        self._socks[0].send_multipart(jobs.encode_job(*args, shares0), copy=False)
-        self._socks[1].send_multipart(jobs.encode_job(*args, shares1), copy=False)
-        self._socks[2].send_multipart(jobs.encode_job(*args, None), copy=False)
+        extra = {"datasets": dict(datasets or {}), "checkpoint": checkpoint}
+        self._socks[0].send_multipart(jobs.encode_job(*args, shares0, **extra), copy=False)
+        self._socks[1].send_multipart(jobs.encode_job(*args, shares1, **extra), copy=False)
+        self._socks[2].send_multipart(jobs.encode_job(*args, None, **extra), copy=False)
         del shares0, shares1
         timeout = self.cfg.timeouts.job_s if timeout is None else timeout
-        replies = self._gather(job, timeout, want_status=False)
+        replies = self._gather(job, timeout, want_status=False, on_progress=on_progress)
         wall = time.perf_counter() - t0
         return self._assemble(job, replies, wall)  # type: ignore[arg-type]
 
@@ -253,7 +262,8 @@ class Client:
         for link in self._links.values():
             link.drain()
 
-    def _gather(self, job: str | None, timeout: float, *, want_status: bool) -> dict[int, Any]:
+    def _gather(self, job: str | None, timeout: float, *, want_status: bool,
+                on_progress: Callable[[int, int, dict], None] | None = None) -> dict[int, Any]:
         """Replies of all three servers; fails fast when a server goes away or refuses."""
         replies: dict[int, Any] = {}
         lost: dict[int, str] = {}
@@ -281,8 +291,12 @@ class Client:
                     continue
                 frames = self._socks[p].recv_multipart(copy=False)
                 reply = jobs.decode_reply(frames, server=PARTY_NAMES[p], max_bytes=self.cfg.max_message_bytes)
+                if isinstance(reply, dict) and reply.get("kind") == "progress":
+                    if on_progress is not None and reply.get("job") == job and not want_status:
+                        on_progress(int(reply.get("done", 0)), int(reply.get("total", 0)), dict(reply.get("info") or {}))
+                    continue
                 if want_status:
-                    if isinstance(reply, dict):
+                    if isinstance(reply, dict) and reply.get("kind") == "status":
                         replies[p] = reply
                 elif isinstance(reply, jobs.JobReply) and reply.job == job:
                     replies[p] = reply
