@@ -7,10 +7,13 @@ import click
 from .. import __version__
 from . import bench as bench_cmd
 from . import cluster as cluster_cmd
+from . import datasets as datasets_cmd
 from . import demo as demo_cmd
 from . import keys as keys_cmd
 from . import server as server_cmd
+from . import status as status_cmd
 from . import study as study_cmd
+from . import upload as upload_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +25,10 @@ def cli() -> None:
 # Subcommand groups register here, one line each (keep alphabetical).
 cli.add_command(bench_cmd.bench)
 cli.add_command(cluster_cmd.cluster)
+cli.add_command(datasets_cmd.datasets)
 cli.add_command(demo_cmd.demo)
 cli.add_command(keys_cmd.keys)
 cli.add_command(server_cmd.server)
+cli.add_command(status_cmd.status)
 cli.add_command(study_cmd.study)
+cli.add_command(upload_cmd.upload)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,9 @@ import zmq
 from .. import PARTY_NAMES
 from ..config import ClusterConfig
 from ..engine.stats import CallRecord, ProtocolStats, merge_records
-from ..errors import ProtocolError, SppError
+from ..errors import PeerTimeout, ProtocolError, SppError
+from ..storage import errors as storage_errors
+from ..storage.messages import encode_request
 from ..keys import KeyPair, load_pair, load_public
 from ..ring import DTYPE
 from ..sharing import reconstruct, share
@@ -143,6 +145,26 @@ class Client:
         replies = self._gather(None, timeout, want_status=True)
         return {PARTY_NAMES[p]: r for p, r in replies.items()}  # type: ignore[misc]
 
+    def status_of(self, party: int, timeout: float = 5.0) -> dict:
+        """One server's status map; ServerUnavailable if it refuses us or does not answer."""
+        link, sock = self._links[party], self._socks[party]
+        deadline = time.monotonic() + timeout
+        while not link.up:
+            link.drain()
+            if link.refused:
+                raise ServerUnavailable(f"{PARTY_NAMES[party]} at {link.url}: {link.refused}")
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(f"no connection to {PARTY_NAMES[party]} at {link.url} within {timeout:g} s")
+            link.socket.poll(100)
+        sock.send_multipart(jobs.encode_status_request())
+        while (left := deadline - time.monotonic()) > 0:
+            if sock.poll(int(min(left, 0.2) * 1000)):
+                reply = jobs.decode_reply(sock.recv_multipart(copy=False), server=PARTY_NAMES[party],
+                                          max_bytes=self.cfg.max_message_bytes)
+                if isinstance(reply, dict) and reply.get("kind") == "status":
+                    return reply
+        raise ServerUnavailable(f"no status reply from {PARTY_NAMES[party]} within {timeout:g} s")
+
     def run(
         self,
         program: str,
@@ -151,9 +173,17 @@ class Client:
         *,
         encoded: bool = False,
         timeout: float | None = None,
+        datasets: Mapping[str, str] | None = None,
+        checkpoint: str | None = None,
+        on_progress: Callable[[int, int, dict], None] | None = None,
     ) -> JobResult:
         """Run ``program`` on secret-shared ``inputs`` (plaintext reals, or ring elements if
-        ``encoded``) with public ``params``; returns the reconstructed outputs."""
+        ``encoded``) with public ``params``; returns the reconstructed outputs.
+
+        ``datasets`` maps further inputs to stored dataset parts (``{"x": "mnist-train:x"}``),
+        which P0 and P1 read from their stores. ``checkpoint`` names the job's checkpoint
+        (programs save and resume it, see docs/STORAGE.md). ``on_progress(done, total, info)``
+        is called for each progress report of the running program."""
         self.connect()
         inputs = dict(inputs or {})
         job = os.urandom(8).hex()
@@ -168,21 +198,72 @@ class Client:
             shares0[name], shares1[name] = share(ring)
         t0 = time.perf_counter()
         args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
-        self._socks[0].send_multipart(jobs.encode_job(*args, shares0), copy=False)
-        self._socks[1].send_multipart(jobs.encode_job(*args, shares1), copy=False)
-        self._socks[2].send_multipart(jobs.encode_job(*args, None), copy=False)
+        extra = {"datasets": dict(datasets or {}), "checkpoint": checkpoint}
+        self._socks[0].send_multipart(jobs.encode_job(*args, shares0, **extra), copy=False)
+        self._socks[1].send_multipart(jobs.encode_job(*args, shares1, **extra), copy=False)
+        self._socks[2].send_multipart(jobs.encode_job(*args, None, **extra), copy=False)
         del shares0, shares1
         timeout = self.cfg.timeouts.job_s if timeout is None else timeout
-        replies = self._gather(job, timeout, want_status=False)
+        replies = self._gather(job, timeout, want_status=False, on_progress=on_progress)
         wall = time.perf_counter() - t0
         return self._assemble(job, replies, wall)  # type: ignore[arg-type]
+
+    def request(
+        self,
+        party: int,
+        kind: str,
+        fields: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, np.ndarray] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One storage request to P0 or P1; returns the answer body.
+
+        A refusal raises the server's ``StorageError`` (subclass by name); no answer within
+        ``timeout`` raises ``PeerTimeout``; a lost connection ``ConnectionError`` (both are
+        retried by the upload driver, every storage request being idempotent).
+        """
+        timeout = self.cfg.timeouts.recv_s if timeout is None else timeout
+        server = PARTY_NAMES[party]
+        link, sock = self._links[party], self._socks[party]
+        deadline = time.monotonic() + timeout
+        wait_up = time.monotonic() + min(timeout, self.cfg.timeouts.heartbeat_timeout_s + 1.0)
+        while True:  # do not queue requests for a server that is gone
+            link.drain()
+            if link.up:
+                break
+            if link.refused:
+                raise ConnectionError(f"{server} at {link.url}: {link.refused}")
+            if time.monotonic() > wait_up:
+                raise ConnectionError(f"no connection to {server} at {link.url}")
+            link.socket.poll(100)
+        rid = os.urandom(6).hex()
+        sock.send_multipart(encode_request(kind, rid, fields or {}, arrays), copy=False)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise PeerTimeout(f"no answer to {kind} within {timeout:g} s", server)
+            for s, _ in self._poller.poll(int(min(left, 0.2) * 1000)):
+                what, p = self._which[s]
+                if what == "monitor":
+                    self._links[p].drain()
+                elif p == party:
+                    reply = jobs.decode_reply(s.recv_multipart(copy=False), server=server,
+                                              max_bytes=self.cfg.max_message_bytes)
+                    if isinstance(reply, dict) and reply.get("kind") == "answer" and reply.get("rid") == rid:
+                        return _answer(reply, server)
+                else:
+                    s.recv_multipart()  # a stale reply from another server
+            if not link.up:
+                raise ConnectionError(f"lost the connection to {server} at {link.url} during {kind}")
 
     # -- internals -----------------------------------------------------------------------------------
     def _drain_monitors(self) -> None:
         for link in self._links.values():
             link.drain()
 
-    def _gather(self, job: str | None, timeout: float, *, want_status: bool) -> dict[int, Any]:
+    def _gather(self, job: str | None, timeout: float, *, want_status: bool,
+                on_progress: Callable[[int, int, dict], None] | None = None) -> dict[int, Any]:
         """Replies of all three servers; fails fast when a server goes away or refuses."""
         replies: dict[int, Any] = {}
         lost: dict[int, str] = {}
@@ -210,8 +291,12 @@ class Client:
                     continue
                 frames = self._socks[p].recv_multipart(copy=False)
                 reply = jobs.decode_reply(frames, server=PARTY_NAMES[p], max_bytes=self.cfg.max_message_bytes)
+                if isinstance(reply, dict) and reply.get("kind") == "progress":
+                    if on_progress is not None and reply.get("job") == job and not want_status:
+                        on_progress(int(reply.get("done", 0)), int(reply.get("total", 0)), dict(reply.get("info") or {}))
+                    continue
                 if want_status:
-                    if isinstance(reply, dict):
+                    if isinstance(reply, dict) and reply.get("kind") == "status":
                         replies[p] = reply
                 elif isinstance(reply, jobs.JobReply) and reply.job == job:
                     replies[p] = reply
@@ -251,6 +336,18 @@ class Client:
             server_time_s={PARTY_NAMES[p]: replies[p].elapsed for p in range(3)}, wall_s=wall,
             records=records,
         )
+
+
+def _answer(reply: Mapping[str, Any], server: str) -> dict[str, Any]:
+    """The body of an ``ok`` answer, else the server's error re-raised as a StorageError."""
+    if reply.get("ok") is True:
+        body = reply.get("body")
+        return body if isinstance(body, dict) else {}
+    name, text = str(reply.get("error", "StorageError")), str(reply.get("message", ""))
+    cls = getattr(storage_errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, storage_errors.StorageError):
+        raise cls(f"{server}: {text}")
+    raise storage_errors.StorageError(f"{server}: {name}: {text}")
 
 
 def _error_text(reply: jobs.JobReply) -> str:

@@ -103,6 +103,11 @@ PROGRAMS: dict[str, Program] = {
 }
 
 
+from .programs_storage import STORAGE_PROGRAMS  # noqa: E402 - programs over stored datasets
+
+PROGRAMS.update(STORAGE_PROGRAMS)
+
+
 def get_program(name: str) -> Program:
     try:
         return PROGRAMS[name]

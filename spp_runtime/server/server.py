@@ -13,11 +13,13 @@ Logs carry job ids, program names, shapes, byte counts and timings, never shares
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -31,8 +33,16 @@ from ..transport import jobs, wire
 from ..transport.zmq_common import ZmqOptions
 from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
 from .programs import PROGRAMS, Program
+from ..storage.checkpoints import CheckpointStore
+from .services import JobServices, attach
+from .storage_service import NotStoring, StorageService
 
 log = logging.getLogger(__name__)
+
+
+def status_file(cfg: ClusterConfig, party: int) -> Path:
+    """Where a running server keeps its liveness record: ``<data_dir>/status/<pN>.json``."""
+    return cfg.data_dir / "status" / f"{PARTY_NAMES[party]}.json"
 
 
 class JobRejected(SppError):
@@ -70,10 +80,20 @@ class PartyServer:
         self.started = time.time()
         self.served = 0
         self.failed = 0
-        self._announced: deque[tuple[str, str, float]] = deque()  # (job, digest, when) from P0
+        self._announced: deque[tuple[str, dict, float]] = deque()  # (job, announcement, when) from P0
         self._pending: dict[str, tuple[jobs.JobRequest, bytes, float]] = {}
         self._rejected: dict[str, tuple[str, float]] = {}
+        self._refused: dict[str, tuple[str, float]] = {}  # jobs p0 refused: (reason, when)
         self._was_ready = False
+        self._status_written = 0.0
+        self._checkpoints: CheckpointStore | None = None
+        self.storage: StorageService | None = None
+        if party != 2:
+            try:
+                self.storage = StorageService(cfg, party, self.transport.send_control)
+            except BaseException:
+                self.transport.close()
+                raise
 
     # -- the loop --------------------------------------------------------------------------
     def serve(self, should_stop: Callable[[], bool]) -> None:
@@ -88,12 +108,32 @@ class PartyServer:
                 elif isinstance(event, PeerControl):
                     self._on_control(event)
                 self._note_readiness()
+                self._write_status()
+                if self.storage is not None:
+                    self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
                 if self.party != 0:
                     self._run_announced()
                 self._expire()
         finally:
             log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
+            status_file(self.cfg, self.party).unlink(missing_ok=True)
             self.transport.close()
+
+    def _write_status(self, every_s: float = 1.0) -> None:
+        """Refresh the local status file that ``spp status`` reads (health checks)."""
+        now = time.time()
+        if now - self._status_written < every_s:
+            return
+        self._status_written = now
+        path = status_file(self.cfg, self.party)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps({"party": self.name, "pid": os.getpid(), "time": now,
+                                       "ready": self.ready(), "peers": self.transport.peer_status()}))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("%s: cannot write %s: %s", self.name, path, exc)
 
     def ready(self) -> bool:
         return all(self.transport.connected(q) for q in range(3) if q != self.party)
@@ -119,30 +159,43 @@ class PartyServer:
             if kind == "status":
                 self.transport.reply(req.route, jobs.encode_status(self.name, self.status()))
                 return
+            if kind in jobs.STORAGE_KINDS:
+                self._on_storage(req, kind, header)
+                return
             job_id = header.get("job") if isinstance(header.get("job"), str) else None
             job = jobs.decode_job(
                 req.frames, header, with_shares=self.party != 2,
                 max_bytes=self.cfg.max_message_bytes,
             )
-            self._validate(job)
+            stored = self._validate(job)
         except (jobs.BadRequest, JobRejected, ValueError) as exc:
             log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
             self.failed += 1
             if job_id is not None and self.party != 0:
-                self._rejected[job_id] = (describe(exc), time.monotonic())
+                if self._refused.pop(job_id, None) is None:
+                    self._rejected[job_id] = (describe(exc), time.monotonic())
+            if job_id is not None and self.party == 0:
+                for q in (1, 2):  # so that p1 and p2 answer with the reason at once
+                    self.transport.send_control(q, {"cmd": "run", "job": job_id, "error": str(exc)})
             self.transport.reply(req.route, jobs.encode_error(job_id, self.name, exc))
             return
         log.info(
-            "%s: job %s from client %s: %s, inputs %s",
+            "%s: job %s from client %s: %s, inputs %s, stored %s",
             self.name, job.job, req.client, job.program,
-            {k: list(v) for k, v in job.input_shapes.items()},
+            {k: list(v) for k, v in job.input_shapes.items()}, job.datasets or "none",
         )
         if self.party == 0:
-            self._announce_and_run(job, req.route)
+            self._announce_and_run(job, req.route, stored)
+        elif job.job in self._refused:
+            self._refuse(job.job, req.route)
         else:
             self._pending[job.job] = (job, req.route, time.monotonic())
 
-    def _validate(self, job: jobs.JobRequest) -> None:
+    def _validate(self, job: jobs.JobRequest, stored: dict | None = None) -> dict[str, list]:
+        """Check a job; returns its stored inputs ``{input: [shape, upload_id]}``.
+
+        P0 reads them from its store; P1 and P2 check them against P0's announcement
+        (``stored``) once it arrives (before that, they check what they can)."""
         if job.frac_bits != self.cfg.frac_bits:
             raise JobRejected(
                 f"job {job.job}: client uses {job.frac_bits} fractional bits, servers use "
@@ -152,42 +205,111 @@ class PartyServer:
             raise JobRejected(
                 f"job {job.job}: unknown program {job.program!r}; known: {', '.join(sorted(self.programs))}"
             )
+        if job.checkpoint is not None and self.party != 2 and self.storage is None:
+            raise JobRejected(f"job {job.job}: {self.name} has no store for checkpoints")
+        if job.datasets and stored is None:
+            if self.party == 2:
+                return {}
+            stored = {k: self._stored_input(job, k, ref) for k, ref in job.datasets.items()}
+            if self.party == 1:
+                return stored
+        elif job.datasets and self.party == 1:
+            mine = {k: self._stored_input(job, k, ref) for k, ref in job.datasets.items()}
+            if mine != stored:
+                raise JobRejected(f"job {job.job}: p1 holds a different version of the stored inputs "
+                                  f"than p0 ({', '.join(sorted(set(job.datasets.values())))})")
+        stored = stored or {}
+        shapes = {**job.input_shapes, **{k: tuple(v[0]) for k, v in stored.items()}}
         try:
-            self.programs[job.program].validate(job.params, job.input_shapes)
+            self.programs[job.program].validate(job.params, shapes)
         except (ValueError, KeyError, TypeError) as exc:
             raise JobRejected(f"job {job.job}: {exc}") from None
+        return stored
+
+    def _stored_input(self, job: jobs.JobRequest, name: str, ref: str) -> list:
+        """``[shape, upload_id]`` of a stored input on this primary; JobRejected if unusable."""
+        dataset, part = ref.split(":")
+        if self.storage is None:
+            raise JobRejected(f"job {job.job}: {self.name} has no share store")
+        try:
+            m = self.storage.store.show(dataset)
+        except SppError:
+            raise JobRejected(f"job {job.job}: input {name!r}: no dataset {dataset!r} on {self.name}") from None
+        if m.frac_bits != self.cfg.frac_bits:
+            raise JobRejected(f"job {job.job}: input {name!r}: dataset {dataset!r} was uploaded with "
+                              f"{m.frac_bits} fractional bits; the servers use {self.cfg.frac_bits}")
+        if part not in m.parts:
+            raise JobRejected(f"job {job.job}: input {name!r}: dataset {dataset!r} has no part {part!r} "
+                              f"(parts: {', '.join(m.parts)})")
+        return [list(m.shape(part)), m.upload_id]
+
+    def _on_storage(self, req: ClientRequest, kind: str, header: dict) -> None:
+        rid = header.get("rid")
+        try:
+            if self.storage is None:
+                raise NotStoring(f"{self.name} is the helper and stores no data; send {kind} to p0 and p1")
+            body = self.storage.handle(kind, header, req.frames[1:], req.client)
+        except (SppError, ValueError, KeyError, TypeError, OSError) as exc:
+            log.warning("%s: refused %s from client %s: %s", self.name, kind, req.client, exc)
+            self.transport.reply(req.route, jobs.encode_answer(rid, self.name, exc=exc))
+            return
+        self.transport.reply(req.route, jobs.encode_answer(rid, self.name, body))
 
     def _on_control(self, ctl: PeerControl) -> None:
         body = ctl.message
+        if self.storage is not None and str(body.get("cmd", "")).startswith("upload."):
+            try:
+                self.storage.on_control(ctl.peer, body)
+            except SppError as exc:
+                log.warning("%s: storage command from %s failed: %s", self.name, PARTY_NAMES[ctl.peer], exc)
+            return
         if ctl.peer != 0 or body.get("cmd") != "run" or not isinstance(body.get("job"), str):
             log.warning("%s: ignored an unexpected command from %s", self.name, PARTY_NAMES[ctl.peer])
             return
-        self._announced.append((body["job"], str(body.get("digest")), time.monotonic()))
+        if "error" in body:  # p0 refused it: answer its client now or when its request comes
+            self._refused[body["job"]] = (str(body["error"]), time.monotonic())
+            if body["job"] in self._pending:
+                job, route, _ = self._pending.pop(body["job"])
+                self._refuse(job.job, route)
+            return
+        self._announced.append((body["job"], body, time.monotonic()))
 
-    def _announce_and_run(self, job: jobs.JobRequest, route: bytes) -> None:
+    def _refuse(self, job_id: str, route: bytes) -> None:
+        reason, _ = self._refused.pop(job_id)
+        self.failed += 1
+        self.transport.reply(route, jobs.encode_error(job_id, self.name, JobRejected(f"{reason} (reported by p0)")))
+
+    def _announce_and_run(self, job: jobs.JobRequest, route: bytes, stored: dict) -> None:
         for q in (1, 2):
-            self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest()})
-        self._run(job, route)
+            self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest(),
+                                            "stored": stored})
+        self._run(job, route, stored)
 
     def _run_announced(self) -> None:
         """P1/P2: run announced jobs in P0's order once their requests are here."""
         timeout = self.cfg.timeouts.recv_s
         while self._announced:
-            job_id, digest, when = self._announced[0]
+            job_id, body, when = self._announced[0]
             session = job_id.encode()
             if job_id in self._pending:
                 self._announced.popleft()
                 job, route, _ = self._pending.pop(job_id)
-                if job.digest() != digest:
-                    exc = JobRejected(
-                        f"job {job_id}: the request {self.name} received differs from p0's "
-                        "(program, parameters, fractional bits or input shapes)"
-                    )
+                try:
+                    if job.digest() != body.get("digest"):
+                        raise JobRejected(
+                            f"job {job_id}: the request {self.name} received differs from p0's "
+                            "(program, parameters, fractional bits, inputs or checkpoint)"
+                        )
+                    stored = body.get("stored") or {}
+                    if not isinstance(stored, dict) or set(stored) != set(job.datasets):
+                        raise JobRejected(f"job {job_id}: p0 announced different stored inputs")
+                    stored = self._validate(job, stored)
+                except (JobRejected, ValueError, TypeError) as exc:
                     self.transport.abort_session(describe(exc), session=session)
                     self.failed += 1
                     self.transport.reply(route, jobs.encode_error(job_id, self.name, exc))
                     continue
-                self._run(job, route)
+                self._run(job, route, stored)
             elif job_id in self._rejected:
                 self._announced.popleft()
                 self.transport.abort_session(self._rejected.pop(job_id)[0], session=session)
@@ -211,6 +333,9 @@ class PartyServer:
         for job_id, (_, when) in list(self._rejected.items()):
             if now - when > timeout:
                 del self._rejected[job_id]
+        for job_id, (_, when) in list(self._refused.items()):
+            if now - when > timeout:
+                del self._refused[job_id]
 
     def _note_readiness(self) -> None:
         ready = self.ready()
@@ -221,8 +346,17 @@ class PartyServer:
             else:
                 log.warning("%s: lost a peer: %s", self.name, self.transport.peer_status())
 
+    def _services(self, job: jobs.JobRequest, route: bytes) -> JobServices:
+        ckpts = None
+        if job.checkpoint is not None and self.storage is not None:
+            if self._checkpoints is None:
+                self._checkpoints = CheckpointStore(self.storage.store.root / "checkpoints")
+            ckpts = self._checkpoints
+        reporter = _reporter(self.transport, route, job.job, self.name) if self.party == 0 else None
+        return JobServices(job=job.job, reporter=reporter, checkpoints=ckpts, checkpoint_id=job.checkpoint)
+
     # -- running one job -------------------------------------------------------------------------
-    def _run(self, job: jobs.JobRequest, route: bytes) -> None:
+    def _run(self, job: jobs.JobRequest, route: bytes, stored: dict) -> None:
         program = self.programs[job.program]
         t0 = time.perf_counter()
 
@@ -231,6 +365,12 @@ class PartyServer:
                 name: SharedTensor.like(ctx, job.shares.get(name), shape)
                 for name, shape in job.input_shapes.items()
             }
+            for name, ref in job.datasets.items():
+                share = None
+                if self.storage is not None:
+                    share = self.storage.store.load(*ref.split(":"))  # read-only memmap
+                inputs[name] = SharedTensor.like(ctx, share, tuple(stored[name][0]))
+            attach(ctx, self._services(job, route))
             return _collect(program.run(ctx, inputs, job.params))
 
         try:
@@ -251,6 +391,13 @@ class PartyServer:
                  job.program, elapsed, sent)
         records = [c.to_dict() for c in calls]
         self.transport.reply(route, jobs.encode_result(job.job, self.name, outputs, records, elapsed))
+
+
+def _reporter(transport: ZmqTransport, route: bytes, job: str, party: str):
+    def report(done: int, total: int, info: dict) -> None:
+        transport.reply(route, jobs.encode_progress(job, party, done, total, info))
+
+    return report
 
 
 def _collect(outs) -> list[jobs.Output]:

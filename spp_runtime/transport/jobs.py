@@ -3,13 +3,19 @@
 A message is a msgpack header frame followed by raw array frames (like party messages):
 
 * request ``{"v", "kind": "job", "job", "program", "params", "frac_bits", "inputs":
-  [[name, shape], ...]}`` then, to P0 and P1 only, one uint64 share frame per input;
+  [[name, shape], ...], "datasets": {input: "dataset:part"}, "checkpoint": id | None}`` then,
+  to P0 and P1 only, one uint64 share frame per (uploaded) input; inputs named in
+  ``datasets`` come from the servers' share stores instead;
   ``{"v", "kind": "status"}`` asks a server how it is;
 * result ``{"v", "kind": "result", "job", "party", "outputs": [[name, "shared"|"public",
   dtype, shape], ...], "records": [...], "elapsed"}`` then one frame per output (a primary's
   share, or a public array; the helper sends no frame for a shared output);
 * error ``{"v", "kind": "error", "job", "party", "type", "error", "peer"}``;
-* status ``{"v", "kind": "status", "party", "ready", "peers", ...}``.
+* status ``{"v", "kind": "status", "party", "ready", "peers", ...}``;
+* progress ``{"v", "kind": "progress", "job", "party", "done", "total", "info"}`` (P0, while a
+  job runs);
+* storage requests (kinds in ``STORAGE_KINDS``, see ``storage/messages.py``) are answered by
+  ``{"v", "kind": "answer", "rid", "party", "ok", ...}``.
 
 Errors name what is wrong with the message and never echo array contents.
 """
@@ -32,6 +38,12 @@ from . import wire
 JOB_VERSION = 1
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_DATASET_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[a-z][a-z0-9_]{0,15}$")
+_CHECKPOINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+STORAGE_KINDS = frozenset({
+    "upload.begin", "upload.chunk", "upload.prepare", "upload.commit", "upload.abort",
+    "upload.status", "datasets.list", "datasets.show", "datasets.delete",
+})
 
 
 class BadRequest(ProtocolError):
@@ -48,12 +60,16 @@ class JobRequest:
     frac_bits: int
     input_shapes: dict[str, tuple[int, ...]]
     shares: dict[str, np.ndarray] = field(default_factory=dict)  # empty on the helper
+    datasets: dict[str, str] = field(default_factory=dict)  # input -> "dataset:part"
+    checkpoint: str | None = None  # the client-chosen checkpoint id, if any
 
     def digest(self) -> str:
-        """What all three servers must agree on: program, parameters, input names and shapes."""
+        """What all three servers must agree on: program, parameters, input names and shapes,
+        stored inputs and the checkpoint id."""
         blob = msgpack.packb(
             [self.job, self.program, self.params, self.frac_bits,
-             sorted((k, list(v)) for k, v in self.input_shapes.items())],
+             sorted((k, list(v)) for k, v in self.input_shapes.items()),
+             sorted(self.datasets.items()), self.checkpoint],
             use_bin_type=True,
         )
         return hashlib.sha256(blob).hexdigest()[:32]
@@ -92,8 +108,11 @@ def encode_job(
     frac_bits: int,
     shapes: Mapping[str, Sequence[int]],
     shares: Mapping[str, np.ndarray] | None,
+    datasets: Mapping[str, str] | None = None,
+    checkpoint: str | None = None,
 ) -> list:
-    """Frames of a job request; ``shares`` None for the helper."""
+    """Frames of a job request; ``shares`` None for the helper; ``datasets`` maps further
+    inputs to stored dataset parts ("name:part")."""
     header = {
         "v": JOB_VERSION,
         "kind": "job",
@@ -102,6 +121,8 @@ def encode_job(
         "params": dict(params),
         "frac_bits": frac_bits,
         "inputs": [[name, list(shape)] for name, shape in shapes.items()],
+        "datasets": dict(datasets or {}),
+        "checkpoint": checkpoint,
     }
     frames: list = [msgpack.packb(header, use_bin_type=True)]
     if shares is not None:
@@ -119,8 +140,8 @@ def request_kind(frames: Sequence) -> tuple[str, dict]:
     """(kind, header) of a client message; BadRequest if it is not one."""
     header = _header(frames, "request")
     kind = header.get("kind")
-    if kind not in ("job", "status"):
-        raise BadRequest(f"unknown request kind {kind!r} (expected 'job' or 'status')")
+    if kind not in ("job", "status") and kind not in STORAGE_KINDS:
+        raise BadRequest(f"unknown request kind {_short(kind)} (expected 'job', 'status' or a storage request)")
     return kind, header
 
 
@@ -164,7 +185,19 @@ def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: 
             if _frame_len(frame) != 8 * n:
                 raise BadRequest(f"job {job}: share of input {name!r} does not match shape {list(shape)}")
             shares[name] = np.frombuffer(_frame_buf(frame), dtype=DTYPE).reshape(shape)
-    return JobRequest(job, program, params, frac_bits, shapes, shares)
+    datasets = header.get("datasets") or {}
+    if not isinstance(datasets, dict) or not all(
+        isinstance(k, str) and _NAME.match(k) and isinstance(v, str) and _DATASET_REF.match(v)
+        for k, v in datasets.items()
+    ):
+        raise BadRequest(f"job {job}: datasets must map input names to 'dataset:part'")
+    clash = sorted(set(datasets) & set(shapes))
+    if clash:
+        raise BadRequest(f"job {job}: inputs {clash} are both uploaded and stored")
+    checkpoint = header.get("checkpoint")
+    if checkpoint is not None and not (isinstance(checkpoint, str) and _CHECKPOINT_ID.match(checkpoint)):
+        raise BadRequest(f"job {job}: checkpoint id must be 1-64 of letters, digits and ._- ")
+    return JobRequest(job, program, params, frac_bits, shapes, shares, dict(datasets), checkpoint)
 
 
 # -- replies -----------------------------------------------------------------------------------------
@@ -192,11 +225,30 @@ def encode_status(party: str, info: Mapping[str, Any]) -> list:
     return [msgpack.packb({"v": JOB_VERSION, "kind": "status", "party": party, **info}, use_bin_type=True)]
 
 
+def encode_progress(job: str, party: str, done: int, total: int, info: Mapping[str, Any]) -> list:
+    header = {"v": JOB_VERSION, "kind": "progress", "job": job, "party": party,
+              "done": done, "total": total, "info": dict(info)}
+    return [msgpack.packb(header, use_bin_type=True)]
+
+
+def encode_answer(rid: object, party: str, body: Mapping[str, Any] | None = None,
+                  exc: BaseException | None = None) -> list:
+    """A server's answer to a storage request: ``ok`` with ``body``, or the error's class
+    name and message."""
+    header: dict[str, Any] = {"v": JOB_VERSION, "kind": "answer", "rid": rid, "party": party}
+    if exc is None:
+        header.update(ok=True, body=dict(body or {}))
+    else:
+        header.update(ok=False, error=type(exc).__name__, message=str(exc)[:2000])
+    return [msgpack.packb(header, use_bin_type=True)]
+
+
 def decode_reply(frames: Sequence, *, server: str, max_bytes: int) -> JobReply | dict:
-    """A server's reply: a JobReply for results and errors, the header map for status."""
+    """A server's reply: a JobReply for results and errors, the header map for status,
+    progress and storage answers."""
     header = _header(frames, "reply", peer=server)
     kind = header.get("kind")
-    if kind == "status":
+    if kind in ("status", "progress", "answer"):
         return header
     if kind == "error":
         return JobReply(job=header.get("job"), party=str(header.get("party", server)), ok=False,

@@ -1,0 +1,59 @@
+"""``spp upload``: read, check, encode and secret-share a dataset, push it to P0 and P1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..client import Client
+from ..client.remote_store import upload as push
+from ..data.readers import read_dataset
+from ..errors import SppError
+from .console import console as make_console
+from .target import config_option, key_option, resolve, run_dir_option
+
+
+@click.command("upload")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dataset", "name", required=True, help="Name of the new dataset (letters, digits, . _ -).")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Labels file (one per row of FILE; any supported format).")
+@click.option("--array", default=None, help="Array in an .npz FILE holding the features.")
+@click.option("--labels-array", default=None, help="Array in an .npz FILE holding the labels.")
+@click.option("--scale", type=float, default=None, help="Multiply the features by this (e.g. 0.00392156862745098 = 1/255).")
+@click.option("--flatten/--no-flatten", default=None,
+              help="Flatten each row to a vector [default: on for IDX image files].")
+@click.option("--chunk-mb", type=float, default=4.0, show_default=True, help="Share bytes per chunk and server.")
+@config_option
+@key_option
+@run_dir_option
+def upload(file: Path, name: str, labels: Path | None, array: str | None, labels_array: str | None,
+           scale: float | None, flatten: bool | None, chunk_mb: float, config_path: Path | None,
+           key_name: str | None, run_dir: Path | None) -> None:
+    """Secret-share FILE (.npy, .npz, .csv, IDX or IDX.gz) on this machine and store it as
+    dataset NAME: one share on p0, the other on p1. Nothing is sent if any check fails."""
+    cfg, key = resolve(config_path, run_dir, key_name)
+    if flatten is None:
+        flatten = "idx" in file.name.lower() or file.name.endswith("-ubyte.gz")
+    try:
+        data = read_dataset(file, labels=labels, array=array, labels_array=labels_array, scale=scale,
+                            flatten=flatten, fxp=cfg.fxp)
+    except (SppError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    out = make_console()
+    total = data.rows
+    try:
+        with Client(cfg, key) as client, Progress(
+            TextColumn(f"uploading {name}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
+            DownloadColumn(), TimeRemainingColumn(), console=out, transient=True,
+        ) as bar:
+            task = bar.add_task("rows", total=total)
+            summary = push(client, data, name, chunk_bytes=max(1, int(chunk_mb * (1 << 20))),
+                           on_chunk=lambda pair: bar.advance(task, pair.rows))
+    except SppError as exc:
+        raise click.ClickException(str(exc)) from None
+    out.print(f"Uploaded {file}" + (f" with labels {labels}" if labels else "") + ":")
+    for line in summary.lines():
+        out.print(f"  {line}")

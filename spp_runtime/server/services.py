@@ -1,0 +1,150 @@
+"""What a running program can use besides its inputs: progress reports and checkpoints.
+
+A program reaches them with ``job_services(ctx)`` (every party calls it; it never fails)::
+
+    svc = job_services(ctx)
+    resumed = svc.load_checkpoint({"w1": (784, 128), "b1": (128,)})   # None if nothing saved
+    start = 0 if resumed is None else resumed.step + 1
+    for epoch in range(start, epochs):
+        ...
+        svc.progress(epoch + 1, epochs, {"epoch": epoch})               # P0 tells the client
+        svc.save_checkpoint({"w1": w1, "b1": b1}, step=epoch)           # P0/P1 write shares
+
+``progress`` is sent by P0 only (P1 and P2 do nothing) and carries only what the program
+passes in ``info``: public values. ``save_checkpoint`` is local on each primary (no traffic;
+the helper does nothing). ``load_checkpoint`` is SPMD: P0 and P1 exchange which steps they
+hold (one round, a few bytes, recorded as the call ``checkpoint.load``), all three agree on
+the newest step both hold, and the primaries read their shares of it. Checkpoints are keyed
+by the id the client chose (``Client.run(..., checkpoint="run-1")``); without one,
+``save_checkpoint`` raises and ``load_checkpoint`` returns None. Programs run with
+``run_local`` get :class:`JobServices` with no reporter and no checkpoints unless the test
+attaches its own with :func:`attach`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..engine.context import PartyContext
+from ..errors import SppError
+from ..storage.checkpoints import CheckpointStore
+from ..tensor import SharedTensor
+
+Reporter = Callable[[int, int, dict], None]
+_SERVICES: weakref.WeakKeyDictionary[PartyContext, JobServices] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A loaded checkpoint: its step, the program's info saved with it, and the tensors."""
+
+    step: int
+    tensors: dict[str, SharedTensor]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobServices:
+    """One party's services for one job."""
+
+    job: str = "local"
+    reporter: Reporter | None = None  # set on P0 only
+    checkpoints: CheckpointStore | None = None  # set on P0 and P1 when the job has an id
+    checkpoint_id: str | None = None
+    min_interval_s: float = 0.1
+    _last: float = 0.0
+
+    def progress(self, done: int, total: int, info: Mapping[str, Any] | None = None) -> None:
+        """Report progress to the submitting client (P0 sends it; others ignore the call).
+
+        ``info`` must hold only public values (str, int, float, bool). Calls closer than
+        ``min_interval_s`` are dropped, except the final one (``done == total``).
+        """
+        if self.reporter is None:
+            return
+        now = time.monotonic()
+        if done != total and now - self._last < self.min_interval_s:
+            return
+        self._last = now
+        clean = {str(k): v for k, v in (info or {}).items() if isinstance(v, (str, int, float, bool))}
+        self.reporter(int(done), int(total), clean)
+
+    def save_checkpoint(self, tensors: Mapping[str, SharedTensor], *, step: int,
+                        info: Mapping[str, Any] | None = None) -> None:
+        """Save the primaries' shares of ``tensors`` as ``step`` (atomic; keeps the newest 2)."""
+        if self.checkpoint_id is None:
+            raise SppError("this job has no checkpoint id; pass checkpoint=... when submitting it")
+        if self.checkpoints is None:
+            return  # the helper holds no shares
+        ctx = next(iter(tensors.values())).ctx if tensors else None
+        frac_bits = ctx.fxp.frac_bits if ctx is not None else 0
+        shares = {name: t.share for name, t in tensors.items()}
+        self.checkpoints.save(self.checkpoint_id, step, _tag(self.job), frac_bits, shares, info)  # type: ignore[arg-type]
+
+    def load_checkpoint(self, shapes: Mapping[str, tuple[int, ...]], ctx: PartyContext | None = None) -> Resumed | None:
+        """The newest step that both P0 and P1 hold, as SharedTensors of ``shapes``; None if
+        there is none (or the job has no checkpoint id). All three parties must call it."""
+        ctx = ctx or self._ctx
+        if self.checkpoint_id is None or ctx is None:
+            return None
+        with ctx.record("checkpoint.load"):
+            step, info = _agree(ctx, self)
+            if step is None:
+                return None
+            tensors = {}
+            shares = self.checkpoints.load(self.checkpoint_id, step) if self.checkpoints is not None else {}
+            for name, shape in shapes.items():
+                share = shares.get(name) if not ctx.is_helper else None
+                if not ctx.is_helper and (share is None or share.shape != tuple(shape)):
+                    got = None if share is None else list(share.shape)
+                    raise SppError(f"checkpoint {self.checkpoint_id} step {step}: {name} is {got}, "
+                                   f"expected {list(shape)}")
+                tensors[name] = SharedTensor.like(ctx, share, shape)
+        return Resumed(step, tensors, info)
+
+    _ctx: PartyContext | None = None
+
+
+def attach(ctx: PartyContext, services: JobServices) -> JobServices:
+    """Make ``services`` what ``job_services(ctx)`` returns (the server does this per job)."""
+    services._ctx = ctx
+    _SERVICES[ctx] = services
+    return services
+
+
+def job_services(ctx: PartyContext) -> JobServices:
+    """This party's services for the job ``ctx`` runs (inert ones if none were attached)."""
+    svc = _SERVICES.get(ctx)
+    return svc if svc is not None else attach(ctx, JobServices())
+
+
+def _tag(job: str) -> int:
+    return int.from_bytes(hashlib.sha256(job.encode()).digest()[:7], "big")
+
+
+def _agree(ctx: PartyContext, svc: JobServices) -> tuple[int | None, dict]:
+    """P0 and P1 swap their (step, tag) lists; P0 tells P2 the newest common step."""
+    n = 2 * (svc.checkpoints.keep if svc.checkpoints is not None else 2)
+    if ctx.is_helper:
+        (best,) = ctx.recv(0, expect=[((1,), np.uint64)])
+        step = int(best[0]) - 1
+        return (step if step >= 0 else None), {}
+    assert svc.checkpoints is not None and svc.checkpoint_id is not None
+    stored = svc.checkpoints.steps(svc.checkpoint_id)[-(n // 2):]
+    mine = np.zeros(n, dtype=np.uint64)
+    for i, s in enumerate(stored):
+        mine[2 * i], mine[2 * i + 1] = s.step + 1, s.tag
+    (theirs,) = ctx.exchange(ctx.other, mine)
+    pairs = {(int(a), int(b)) for a, b in theirs.reshape(-1, 2) if a}
+    common = [s for s in stored if (s.step + 1, s.tag) in pairs]
+    best = common[-1] if common else None
+    if ctx.party == 0:
+        ctx.send(2, np.array([0 if best is None else best.step + 1], dtype=np.uint64))
+    return (None, {}) if best is None else (best.step, best.info)
