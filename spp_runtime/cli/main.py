@@ -13,6 +13,7 @@ from . import keys as keys_cmd
 from . import server as server_cmd
 from . import status as status_cmd
 from . import study as study_cmd
+from . import train as train_cmd
 from . import upload as upload_cmd
 
 
@@ -31,4 +32,6 @@ cli.add_command(keys_cmd.keys)
 cli.add_command(server_cmd.server)
 cli.add_command(status_cmd.status)
 cli.add_command(study_cmd.study)
+cli.add_command(train_cmd.infer)
+cli.add_command(train_cmd.train)
 cli.add_command(upload_cmd.upload)

@@ -2,14 +2,14 @@
 
 ``train`` inputs: ``x`` (rows of features) and ``y`` (integer labels (N,) or one-hot (N, C))
 from a stored dataset, optionally ``x_test``/``y_test``, and the initial weights
-``param:<name>`` shared by the client. Params: ``model`` (the config as a dict), ``hyper``
+``param.<name>`` shared by the client. Params: ``model`` (the config as a dict), ``hyper``
 (lr, momentum, batch_size, epochs, seed) and ``report_accuracy`` (open the count of correct
 test predictions after each epoch). With a checkpoint id the job saves the weights and the
 optimiser state after every epoch and, when resubmitted, resumes after the last saved one.
-Outputs: ``param:<name>`` (shares for the receiver to reconstruct) and the public
+Outputs: ``param.<name>`` (shares for the receiver to reconstruct) and the public
 ``test_accuracy`` per epoch trained in this job (NaN where not asked).
 
-``infer`` inputs: ``x`` (stored), optionally ``y``, and ``param:<name>``; outputs the class
+``infer`` inputs: ``x`` (stored), optionally ``y``, and ``param.<name>``; outputs the class
 scores (``scores``: softmax, or the replacement for ``relu_output`` models) and, with labels,
 the public count of correct predictions (``correct``).
 """
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.context import PartyContext
-from ..server.programs import Inputs, Outputs, Params, Program, Shapes
+from ..server.program import Inputs, Outputs, Params, Program, Shapes
 from ..server.services import job_services
 from ..tensor import SharedTensor
 from .model import Model, model_from_dict
@@ -29,7 +29,7 @@ from .ops import SecureOps
 from .runner import Hyper
 from .train import fit, secure_onehot
 
-PARAM, STATE = "param:", "state:"
+PARAM, STATE = "param.", "state."
 
 
 def _model(params: Params) -> Model:

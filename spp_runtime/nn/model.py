@@ -26,6 +26,7 @@ softmax for prediction (Keller and Sun's variants).
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,20 @@ class Model:
     @property
     def outputs(self) -> int:
         return _width(self.layers, self.inputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config this model is built from (``model_from_dict(m.to_dict()) == m``)."""
+        layers: list[dict[str, Any]] = []
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                layers.append({"type": "dense", "units": layer.n_out})
+            elif isinstance(layer, MaxPool):
+                layers.append({"type": "maxpool", "channels": layer.channels, "height": layer.height,
+                               "width": layer.width, "window": layer.window})
+            else:
+                layers.append({"type": type(layer).__name__.lower()})
+        return {"name": self.name, "inputs": self.inputs, "layers": layers, "output": self.output,
+                "train": dataclasses.asdict(self.train)}
 
     def param_names(self) -> list[str]:
         return [f"{i}.{k}" for i, layer in enumerate(self.layers) if isinstance(layer, Dense) for k in ("W", "b")]
@@ -187,11 +202,11 @@ def load_model_config(path: str | Path) -> Model:
     return model_from_dict(cfg, str(p))
 
 
-def save_params(path: str | Path, model_cfg: dict[str, Any], params: dict[str, np.ndarray], **meta: Any) -> None:
+def save_params(path: str | Path, model: Model, params: dict[str, np.ndarray], **meta: Any) -> None:
     """Write a trained model: its parameters plus the config and metadata as JSON."""
     import json
 
-    np.savez(path, **params, __model__=np.array(json.dumps(model_cfg)), __meta__=np.array(json.dumps(meta)))
+    np.savez(path, **params, __model__=np.array(json.dumps(model.to_dict())), __meta__=np.array(json.dumps(meta)))
 
 
 def load_params(path: str | Path) -> tuple[Model, dict[str, np.ndarray], dict[str, Any]]:

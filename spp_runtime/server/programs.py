@@ -10,10 +10,6 @@ three with a clear message and costs no traffic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from ..bench.registry import ALL_CASES
@@ -21,29 +17,7 @@ from ..engine.context import PartyContext
 from ..protocols import compare
 from ..tensor import SharedTensor
 
-Inputs = Mapping[str, SharedTensor]
-Params = Mapping[str, Any]
-Outputs = Mapping[str, SharedTensor | np.ndarray]
-Shapes = Mapping[str, tuple[int, ...]]
-
-
-@dataclass(frozen=True)
-class Program:
-    """One runnable program: its SPMD body, required inputs and a pre-flight check."""
-
-    name: str
-    run: Callable[[PartyContext, Inputs, Params], Outputs]
-    inputs: tuple[str, ...] | None = None  # required input names; None: any
-    check: Callable[[Params, Shapes], None] | None = None  # raise ValueError on bad jobs
-    description: str = ""
-
-    def validate(self, params: Params, shapes: Shapes) -> None:
-        if self.inputs is not None and set(shapes) != set(self.inputs):
-            raise ValueError(
-                f"program {self.name!r} takes inputs {list(self.inputs)}, got {sorted(shapes)}"
-            )
-        if self.check is not None:
-            self.check(params, shapes)
+from .program import Inputs, Outputs, Params, Program, Shapes  # noqa: F401 - re-exported
 
 
 # -- linear algebra ------------------------------------------------------------------------------
@@ -106,6 +80,10 @@ PROGRAMS: dict[str, Program] = {
 from .programs_storage import STORAGE_PROGRAMS  # noqa: E402 - programs over stored datasets
 
 PROGRAMS.update(STORAGE_PROGRAMS)
+
+from ..nn.jobs import NN_PROGRAMS  # noqa: E402 - training and inference of networks
+
+PROGRAMS.update(NN_PROGRAMS)
 
 
 def get_program(name: str) -> Program:
