@@ -27,10 +27,10 @@ def _msb_raw(ctx, raw):
     return compare.msb_bits(t).reveal(), reveal(compare.msb(t)), reveal(compare.drelu(t)), reveal(compare.relu(t))
 
 
-def test_default_msb_drelu_relu_exact_on_every_kind_of_ring_element(run3, rng):
+def test_default_msb_drelu_relu_exact_on_every_kind_of_ring_element(run_any, rng):
     raw = rng.integers(0, 2**64, size=4000, dtype=np.uint64)
     raw[:10] = [0, 1, 2, 2**62, 2**63 - 2, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1]
-    bits, m, d, r = run3(partial(_msb_raw, raw=raw)).outputs[0]
+    bits, m, d, r = run_any(partial(_msb_raw, raw=raw)).outputs[0]
     top = (raw >> np.uint64(63)).astype(np.uint8)
     assert np.array_equal(bits, top) and np.array_equal(m, top.astype(np.uint64))
     assert np.array_equal(d, 1 - top.astype(np.uint64))
@@ -43,11 +43,11 @@ def _drelu_relu(ctx, x, variant):
 
 
 @pytest.mark.parametrize("variant", ["default", "securenn"])
-def test_drelu_relu_msb_on_edge_and_random_values(run3, rng, variant):
+def test_drelu_relu_msb_on_edge_and_random_values(run_any, rng, variant):
     x = np.concatenate([edge_values(), rng.normal(size=600) * 100, rng.uniform(-1, 1, 200) * 2.0**40])
     if variant == "securenn":
         x = x[np.abs(x) < SECURENN_LIMIT]
-    d, r, m = run3(partial(_drelu_relu, x=x, variant=variant)).outputs[0]
+    d, r, m = run_any(partial(_drelu_relu, x=x, variant=variant)).outputs[0]
     xq = q(x)
     assert np.array_equal(d, (xq >= 0).astype(np.uint64))
     assert np.array_equal(m, (xq < 0).astype(np.uint64))
@@ -65,14 +65,14 @@ def _comparisons(ctx, x, y, c):
     )
 
 
-def test_less_greater_maximum_select(run3, rng):
+def test_less_greater_maximum_select(run_any, rng):
     x, y = rng.normal(size=N * 4) * 50, rng.normal(size=N * 4) * 50
     y[:16] = x[:16]  # ties
     y[16:24] = x[16:24] + 2.0**-16  # one ulp apart
     y[24:32] = x[24:32] - 2.0**-16
     c = 1.5
     x[32:36] = [c, c + 2.0**-16, c - 2.0**-16, -c]
-    lt, ltc, gt, gtc, mx, sel, selb, sel0 = run3(partial(_comparisons, x=x, y=y, c=c)).outputs[0]
+    lt, ltc, gt, gtc, mx, sel, selb, sel0 = run_any(partial(_comparisons, x=x, y=y, c=c)).outputs[0]
     xq, yq = q(x), q(y)
     assert np.array_equal(lt, (xq < yq).astype(np.uint64)) and np.array_equal(gt, (xq > yq).astype(np.uint64))
     assert np.array_equal(ltc, (xq < c).astype(np.uint64)) and np.array_equal(gtc, (xq > c).astype(np.uint64))
@@ -86,7 +86,7 @@ def _equal(ctx, x, y, c):
     return reveal(compare.equal(a, b)), compare.equal_bits(a, c).reveal()
 
 
-def test_equality_exact_on_ties_ulps_and_extremes(run3, rng):
+def test_equality_exact_on_ties_ulps_and_extremes(run_any, rng):
     x = np.concatenate([edge_values(), rng.normal(size=N) * 100])
     y = x.copy()
     y[1::3] += 2.0**-16  # one ulp apart
@@ -94,10 +94,10 @@ def test_equality_exact_on_ties_ulps_and_extremes(run3, rng):
     c = 1.5
     x[:3] = [c, c + 2.0**-16, c - 2.0**-16]
     raw_top = np.array([2**63 - 1, 2**63], dtype=np.uint64)  # the extremes, equal to themselves
-    eq, eqc = run3(partial(_equal, x=x, y=y, c=c)).outputs[0]
+    eq, eqc = run_any(partial(_equal, x=x, y=y, c=c)).outputs[0]
     xq, yq = q(x), q(y)
     assert np.array_equal(eq, (xq == yq).astype(np.uint64)) and np.array_equal(eqc, (xq == c).astype(np.uint8))
-    same, swapped = run3(partial(_equal_raw, raw=raw_top)).outputs[0]
+    same, swapped = run_any(partial(_equal_raw, raw=raw_top)).outputs[0]
     assert np.array_equal(same, [1, 1]) and np.array_equal(swapped, [0, 0])
 
 

@@ -28,7 +28,7 @@ def _rowmax(ctx, x):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 10, 17])
-def test_rowmax_and_argmax_on_random_tied_and_edge_rows(run3, rng, n):
+def test_rowmax_and_argmax_on_random_tied_and_edge_rows(run_any, rng, n):
     x = rng.normal(size=(12, n)) * 10
     x[0] = 5.0  # all equal: the argmax is the first
     x[1, :] = -EDGE
@@ -38,7 +38,7 @@ def test_rowmax_and_argmax_on_random_tied_and_edge_rows(run3, rng, n):
     x[3, n // 2] = 1.0 + ULP  # one ulp above the rest
     x[4] = -ULP
     x[4, 0] = 0.0
-    r, r0, r0c, m, oh = run3(partial(_rowmax, x=x)).outputs[0]
+    r, r0, r0c, m, oh = run_any(partial(_rowmax, x=x)).outputs[0]
     xq = q(x)
     assert np.array_equal(r, xq.max(axis=1)) and np.array_equal(m, r)
     assert np.array_equal(r0, xq.max(axis=0, keepdims=True)) and np.array_equal(r0c, xq.max(axis=0))
@@ -75,12 +75,12 @@ def _pool(ctx, img, g, variant, window):
 
 @pytest.mark.parametrize("variant", ["default", "securenn"])
 @pytest.mark.parametrize("window", [(2, 2), (1, 3)])
-def test_maxpool_and_gradient(run3, rng, variant, window):
+def test_maxpool_and_gradient(run_any, rng, variant, window):
     kh, kw = window
     img = rng.normal(size=(2, 3, 4 * kh, 2 * kw)) * 10
     img[0, 0, :kh, :kw] = 1.5  # a tied window
     g = rng.normal(size=(2, 3, 4, 2))
-    pooled, gin = run3(partial(_pool, img=img, g=g, variant=variant, window=window)).outputs[0]
+    pooled, gin = run_any(partial(_pool, img=img, g=g, variant=variant, window=window)).outputs[0]
     iq = q(img)
     windows = iq.reshape(2, 3, 4, kh, 2, kw).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 4, 2, kh * kw)
     assert np.array_equal(pooled, windows.max(-1))

@@ -148,7 +148,7 @@ def test_saved_model_round_trips(tmp_path, rng):
     cfg = {"name": "t", "inputs": 3, "layers": [{"type": "dense", "units": 2}]}
     m = model_from_dict(cfg)
     p = m.init_params(1)
-    save_params(tmp_path / "m.npz", cfg, p, epochs=2)
+    save_params(tmp_path / "m.npz", m, p, epochs=2)
     m2, p2, meta = load_params(tmp_path / "m.npz")
     assert m2 == m and meta == {"epochs": 2}
     assert all(np.array_equal(p[k], p2[k]) for k in p)
