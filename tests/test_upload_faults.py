@@ -249,7 +249,11 @@ def _check_status(run, path):
 
     from spp_runtime.cli.main import cli
 
-    r = CliRunner().invoke(cli, ["status", "--party", "2", "--config", str(path), "--via", "file"])
+    for _ in range(30):  # the record is refreshed every second
+        r = CliRunner().invoke(cli, ["status", "--party", "2", "--config", str(path), "--via", "file"])
+        if r.exit_code == 0:
+            break
+        time.sleep(0.2)
     assert r.exit_code == 0 and "p2: OK" in r.output, r.output
     _kill(run, 2)
     time.sleep(2.0)  # heartbeat timeout: p0 notices p2 is gone
