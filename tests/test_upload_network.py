@@ -108,14 +108,14 @@ def test_upload_and_datasets_commands_with_idx_gz_files(cluster, tmp_path, rng):
     write_idx(tmp_path / "tiny-labels-idx1-ubyte.gz", rng.integers(0, 10, 30).astype(np.uint8))
     conf = cfg.source
     r = _cli("upload", "--dataset", "tiny", "--labels", tmp_path / "tiny-labels-idx1-ubyte.gz",
-             tmp_path / "tiny-images-idx3-ubyte.gz", "--config", conf)
+             tmp_path / "tiny-images-idx3-ubyte.gz", "--config", conf, "--scale", "1/255")
     assert r.exit_code == 0, r.output
     assert "30 rows (x 30x16, y 30)" in r.output and "bytes of shares to each of p0 and p1" in r.output
     r = _cli("datasets", "list", "--config", conf)
     assert r.exit_code == 0 and "tiny" in r.output and "complete" in r.output
     r = _cli("datasets", "show", "tiny", "--verify", "--config", conf)
     assert r.exit_code == 0 and r.output.count("checksums verified") == 2
-    np.testing.assert_allclose(_on_disk(cfg, "tiny", "x", (30, 16)), images.reshape(30, 16))
+    np.testing.assert_allclose(_on_disk(cfg, "tiny", "x", (30, 16)), images.reshape(30, 16) / 255, atol=2**-16)
     r = _cli("datasets", "delete", "tiny", "--config", conf)
     assert r.exit_code == 0 and "p0, p1" in r.output
     r = _cli("datasets", "show", "tiny", "--config", conf)
@@ -151,3 +151,22 @@ def test_status_command(cluster):
     for via in ("server", "file"):
         r = _cli("status", "--party", "1", "--config", cfg.source, "--via", via)
         assert r.exit_code == 0 and "p1: OK" in r.output, r.output
+
+
+def test_the_commands_find_the_local_cluster_without_a_config(tmp_path, rng):
+    from spp_runtime.engine.remote import free_ports
+
+    run = tmp_path / "run"
+    r = _cli("datasets", "list", "--run-dir", run)
+    assert r.exit_code == 1 and "no cluster is running" in r.output and "spp cluster up" in r.output
+    cl.up(run, ports=free_ports(3))
+    try:
+        np.save(tmp_path / "x.npy", rng.normal(size=(12, 3)))
+        r = _cli("upload", "--dataset", "local-x", tmp_path / "x.npy", "--run-dir", run)
+        assert r.exit_code == 0 and "12 rows (x 12x3)" in r.output, r.output
+        r = _cli("datasets", "list", "--run-dir", run)
+        assert "local-x" in r.output and "local" in r.output and "complete" in r.output
+        r = _cli("upload", "--dataset", "local-x", tmp_path / "x.npy", "--run-dir", run, "--key", "nobody")
+        assert r.exit_code == 1 and "key 'nobody' is not one of the allowed clients (local)" in r.output
+    finally:
+        cl.down(run)
