@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import msgpack
 import numpy as np
 import pytest
 from storage_helpers import fingerprint
@@ -23,7 +22,6 @@ from spp_runtime.data.readers import Dataset
 from spp_runtime.keys import load_pair
 from spp_runtime.server import cluster as cl
 from spp_runtime.storage.errors import StorageError, UploadNotFound
-from spp_runtime.storage.messages import encode_request
 
 pytestmark = pytest.mark.network
 RECV_S = 2
@@ -96,7 +94,7 @@ def _kill(run, party):
 
 
 def test_an_unknown_client_key_is_refused_and_nothing_changes(cluster):
-    cfg, run, _ = cluster
+    cfg, _run, _ = cluster
     before = _state(cfg)
     with Client(cfg, load_pair(cfg.client_secret_key("mallory"))) as c, pytest.raises(ServerUnavailable, match="refused our key"):
         upload(c, _data(np.random.default_rng(2)), "evil")
@@ -105,7 +103,7 @@ def test_an_unknown_client_key_is_refused_and_nothing_changes(cluster):
 
 
 def test_bad_requests_are_refused_and_the_servers_keep_serving(cluster):
-    cfg, run, _ = cluster
+    cfg, _run, _ = cluster
     with Client(cfg) as c:
         c.connect()
         with pytest.raises(UploadNotFound, match="no upload 00000000000000000000 in progress"):
@@ -168,7 +166,7 @@ with Client(cfg) as c:
 
 
 def test_a_client_killed_mid_upload_leaves_nothing_visible_and_a_retry_works(cluster, tmp_path):
-    cfg, run, path = cluster
+    cfg, _run, path = cluster
     before = _state(cfg)
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True)
     for _ in range(3):
@@ -217,7 +215,7 @@ def test_a_server_killed_mid_upload_fails_it_a_retry_works_and_restarts_keep_the
 
 
 def test_a_coordinator_that_vanishes_after_prepare_is_settled_by_the_servers(cluster):
-    cfg, run, _ = cluster
+    cfg, _run, _ = cluster
     with Client(cfg) as c:
         stores = [RemoteStore(c, 0), RemoteStore(c, 1)]
         ups = {}

@@ -44,7 +44,8 @@ def status(party: int, config_path: Path, via: str, timeout: float) -> None:
     if not info.get("ready"):
         click.echo(f"{name}: NOT READY: running (pid {info.get('pid')}) but not connected to both peers ({peers})", err=True)
         raise SystemExit(1)
-    click.echo(f"{name}: OK (pid {info.get('pid')}; {peers})")
+    busy = f"; running job {info['job']}" if info.get("job") else ""
+    click.echo(f"{name}: OK (pid {info.get('pid')}; {peers}{busy})")
 
 
 def _ask(cfg: ClusterConfig, party: int, timeout: float) -> dict:
@@ -62,7 +63,7 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def _read(cfg: ClusterConfig, party: int, max_age: float = 5.0) -> dict:
+def _read(cfg: ClusterConfig, party: int, max_age: float = 10.0) -> dict:
     from ..server.server import status_file
 
     path = status_file(cfg, party)

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import zmq
@@ -22,11 +22,11 @@ from .. import PARTY_NAMES
 from ..config import ClusterConfig
 from ..engine.stats import CallRecord, ProtocolStats, merge_records
 from ..errors import PeerTimeout, ProtocolError, SppError
-from ..storage import errors as storage_errors
-from ..storage.messages import encode_request
 from ..keys import KeyPair, load_pair, load_public
 from ..ring import DTYPE
 from ..sharing import reconstruct, share
+from ..storage import errors as storage_errors
+from ..storage.messages import encode_request
 from ..transport import jobs
 from ..transport.zmq_common import LinkMonitor, ZmqOptions, curve_dealer
 
@@ -98,7 +98,7 @@ class Client:
             self._which[self._socks[p]] = ("data", p)
             self._which[self._links[p].socket] = ("monitor", p)
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

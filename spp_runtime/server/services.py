@@ -13,7 +13,7 @@ A program reaches them with ``job_services(ctx)`` (every party calls it; it neve
 ``progress`` is sent by P0 only (P1 and P2 do nothing) and carries only what the program
 passes in ``info``: public values. ``save_checkpoint`` is local on each primary (no traffic;
 the helper does nothing). ``load_checkpoint`` is SPMD: P0 and P1 exchange which steps they
-hold (one round, a few bytes, recorded as the call ``checkpoint.load``), all three agree on
+hold (32 bytes each way, then 8 bytes P0 -> P2: 2 rounds, recorded as ``checkpoint.load``), all three agree on
 the newest step both hold, and the primaries read their shares of it. Checkpoints are keyed
 by the id the client chose (``Client.run(..., checkpoint="run-1")``); without one,
 ``save_checkpoint`` raises and ``load_checkpoint`` returns None. Programs run with
