@@ -60,7 +60,6 @@ def show(name: str, verify: bool, config_path: Path | None, key_name: str | None
     found = 0
     try:
         with Client(cfg, key) as client:
-            client.connect()
             for p in (0, 1):
                 try:
                     m = RemoteStore(client, p).show(name, verify=verify)
@@ -88,7 +87,6 @@ def delete(name: str, config_path: Path | None, key_name: str | None, run_dir: P
     deleted = []
     try:
         with Client(cfg, key) as client:
-            client.connect()
             for p in (0, 1):
                 try:
                     RemoteStore(client, p).delete(name)

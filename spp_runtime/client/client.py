@@ -219,23 +219,27 @@ class Client:
     ) -> dict[str, Any]:
         """One storage request to P0 or P1; returns the answer body.
 
-        A refusal raises the server's ``StorageError`` (subclass by name); no answer within
-        ``timeout`` raises ``PeerTimeout``; a lost connection ``ConnectionError`` (both are
-        retried by the upload driver, every storage request being idempotent).
+        A refusal raises the server's ``StorageError`` (subclass by name), a refused key
+        ``ServerUnavailable``; no answer within ``timeout`` raises ``PeerTimeout``, a lost
+        connection ``ConnectionError`` (both retried by the upload driver: every storage
+        request is idempotent). Only the addressed server needs to be up.
         """
         timeout = self.cfg.timeouts.recv_s if timeout is None else timeout
         server = PARTY_NAMES[party]
         link, sock = self._links[party], self._socks[party]
         deadline = time.monotonic() + timeout
-        wait_up = time.monotonic() + min(timeout, self.cfg.timeouts.heartbeat_timeout_s + 1.0)
-        while True:  # do not queue requests for a server that is gone
+        # first contact may take up to connect_s; a server that was up and went away gets a
+        # heartbeat timeout to come back (requests are not queued for a server that is gone)
+        grace = self.cfg.timeouts.heartbeat_timeout_s + 1.0 if link.ever_up else self.cfg.timeouts.connect_s
+        wait_up = time.monotonic() + grace
+        while True:
             link.drain()
             if link.up:
                 break
             if link.refused:
-                raise ConnectionError(f"{server} at {link.url}: {link.refused}")
+                raise ServerUnavailable(f"{server} at {link.url}: {link.refused}")
             if time.monotonic() > wait_up:
-                raise ConnectionError(f"no connection to {server} at {link.url}")
+                raise ConnectionError(f"no connection to {server} at {link.url} within {grace:g} s")
             link.socket.poll(100)
         rid = os.urandom(6).hex()
         sock.send_multipart(encode_request(kind, rid, fields or {}, arrays), copy=False)

@@ -92,7 +92,6 @@ def upload(
     The owner recorded by the servers is the client key's identity (the ``owner`` field sent
     here is only informative). Raises ``UploadFailed`` / ``UploadInDoubt``.
     """
-    client.connect()
     owner = client.cfg.default_client or "client"
     shared = SharedUpload(dataset, name=name, owner=owner, fxp=client.cfg.fxp, chunk_bytes=chunk_bytes)
     stores = [RemoteStore(client, 0), RemoteStore(client, 1)]
@@ -101,7 +100,6 @@ def upload(
 
 def list_datasets(client: Client) -> list[DatasetView]:
     """Both servers' datasets, merged by name."""
-    client.connect()
     lists = [{m.name: m for m in RemoteStore(client, p).list()} for p in (0, 1)]
     views = []
     for name in sorted(set(lists[0]) | set(lists[1])):
