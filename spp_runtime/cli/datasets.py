@@ -33,7 +33,7 @@ def list_cmd(config_path: Path | None, key_name: str | None, run_dir: Path | Non
     try:
         with Client(cfg, key) as client:
             views = list_datasets(client)
-    except SppError as exc:
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     if not views:
         click.echo("No datasets.")
@@ -72,7 +72,7 @@ def show(name: str, verify: bool, config_path: Path | None, key_name: str | None
                           + (", checksums verified" if verify else ""))
                 for part in m.parts:
                     out.print(f"  {part} {'x'.join(map(str, m.shape(part)))} sha256 {m.sha256[part]}")
-    except SppError as exc:
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     if not found:
         raise click.ClickException(f"no dataset {name!r} on p0 or p1")
@@ -93,7 +93,7 @@ def delete(name: str, config_path: Path | None, key_name: str | None, run_dir: P
                     deleted.append(PARTY_NAMES[p])
                 except DatasetNotFound:
                     pass
-    except SppError as exc:
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     if not deleted:
         raise click.ClickException(f"no dataset {name!r} on p0 or p1")

@@ -64,7 +64,7 @@ def upload(file: Path, name: str, labels: Path | None, array: str | None, labels
             task = bar.add_task("rows", total=total)
             summary = push(client, data, name, chunk_bytes=max(1, int(chunk_mb * (1 << 20))),
                            on_chunk=lambda pair: bar.advance(task, pair.rows))
-    except SppError as exc:
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     out.print(f"Uploaded {file}" + (f" with labels {labels}" if labels else "") + ":")
     for line in summary.lines():

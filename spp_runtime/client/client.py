@@ -198,10 +198,9 @@ class Client:
             shares0[name], shares1[name] = share(ring)
         t0 = time.perf_counter()
         args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
-        extra = {"datasets": dict(datasets or {}), "checkpoint": checkpoint}
-        self._socks[0].send_multipart(jobs.encode_job(*args, shares0, **extra), copy=False)
-        self._socks[1].send_multipart(jobs.encode_job(*args, shares1, **extra), copy=False)
-        self._socks[2].send_multipart(jobs.encode_job(*args, None, **extra), copy=False)
+        refs = dict(datasets or {})
+        for p, shares in enumerate((shares0, shares1, None)):
+            self._socks[p].send_multipart(jobs.encode_job(*args, shares, refs, checkpoint), copy=False)
         del shares0, shares1
         timeout = self.cfg.timeouts.job_s if timeout is None else timeout
         replies = self._gather(job, timeout, want_status=False, on_progress=on_progress)
@@ -350,7 +349,7 @@ def _answer(reply: Mapping[str, Any], server: str) -> dict[str, Any]:
     name, text = str(reply.get("error", "StorageError")), str(reply.get("message", ""))
     cls = getattr(storage_errors, name, None)
     if isinstance(cls, type) and issubclass(cls, storage_errors.StorageError):
-        raise cls(f"{server}: {text}")
+        raise cls(text if server in text else f"{server}: {text}")
     raise storage_errors.StorageError(f"{server}: {name}: {text}")
 
 

@@ -133,8 +133,8 @@ def _agree(ctx: PartyContext, svc: JobServices) -> tuple[int | None, dict]:
     """P0 and P1 swap their (step, tag) lists; P0 tells P2 the newest common step."""
     n = 2 * (svc.checkpoints.keep if svc.checkpoints is not None else 2)
     if ctx.is_helper:
-        (best,) = ctx.recv(0, expect=[((1,), np.uint64)])
-        step = int(best[0]) - 1
+        (told,) = ctx.recv(0, expect=[((1,), np.uint64)])
+        step = int(told[0]) - 1
         return (step if step >= 0 else None), {}
     assert svc.checkpoints is not None and svc.checkpoint_id is not None
     stored = svc.checkpoints.steps(svc.checkpoint_id)[-(n // 2):]
