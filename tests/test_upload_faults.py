@@ -163,6 +163,12 @@ def test_a_client_killed_mid_upload_leaves_nothing_visible_and_a_retry_works(clu
     assert _state(cfg) == before
     assert "victim" not in _intact(cfg)
     assert len(list((cfg.data_dir / "p0" / "staging").iterdir())) == 1  # invisible, receiving
+    from click.testing import CliRunner
+
+    from spp_runtime.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["datasets", "list", "--config", str(path)])
+    assert "p0: upload " in r.output and "of 'victim' is receiving (not visible yet)" in r.output, r.output
     time.sleep(RECV_S + 1.6)  # the abandoned upload goes stale after recv_s + heartbeat timeout
     with Client(cfg) as c:
         summary = upload(c, _data(np.random.default_rng(5), 400), "victim", chunk_bytes=4000)

@@ -176,3 +176,21 @@ def test_the_commands_find_the_local_cluster_without_a_config(tmp_path, rng):
         assert r.exit_code == 1 and "key 'nobody' is not one of the allowed clients (local)" in r.output
     finally:
         cl.down(run)
+
+
+def test_truncated_and_corrupt_files_are_refused_naming_the_file(cluster, tmp_path, rng):
+    import gzip
+
+    from spp_runtime.data.idx import write_idx
+
+    cfg, _ = cluster
+    write_idx(tmp_path / "img-idx3-ubyte.gz", rng.integers(0, 256, (20, 4, 4)).astype(np.uint8))
+    blob = (tmp_path / "img-idx3-ubyte.gz").read_bytes()
+    (tmp_path / "cut-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
+    (tmp_path / "short-idx3-ubyte.gz").write_bytes(gzip.compress(gzip.decompress(blob)[:-5]))
+    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY garbage")
+    before = fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")
+    for name in ("cut-idx3-ubyte.gz", "short-idx3-ubyte.gz", "junk.npy"):
+        r = _cli("upload", "--dataset", "broken", tmp_path / name, "--config", cfg.source)
+        assert r.exit_code == 1 and name in r.output, r.output
+    assert (fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")) == before

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .. import PARTY_NAMES
 from ..client import Client
-from ..client.remote_store import RemoteStore, list_datasets
+from ..client.remote_store import PendingUpload, RemoteStore, list_datasets
 from ..errors import SppError
 from ..storage.errors import DatasetNotFound
 from .console import console as make_console
@@ -31,10 +31,13 @@ def list_cmd(config_path: Path | None, key_name: str | None, run_dir: Path | Non
     """Every dataset on p0 and p1, with its shape, owner and state."""
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
+        pending: list[PendingUpload] = []
         with Client(cfg, key) as client:
-            views = list_datasets(client)
+            views = list_datasets(client, pending)
     except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
+    for w in pending:
+        click.echo(f"{w.server}: upload {w.upload_id} of {w.name!r} is {w.status} (not visible yet)")
     if not views:
         click.echo("No datasets.")
         return

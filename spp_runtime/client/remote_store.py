@@ -59,7 +59,13 @@ class RemoteStore:
 
     # -- datasets -------------------------------------------------------------------------------
     def list(self) -> list[Manifest]:
-        return [Manifest.from_dict(d) for d in self._ask("datasets.list").get("datasets", [])]
+        return self.list_all()[0]
+
+    def list_all(self) -> tuple[list[Manifest], list[tuple[str, str, str]]]:
+        """Committed datasets and uploads not yet committed ``(upload_id, name, status)``."""
+        body = self._ask("datasets.list")
+        pending = [(str(u), str(n), str(st)) for u, n, st in body.get("pending", [])]
+        return [Manifest.from_dict(d) for d in body.get("datasets", [])], pending
 
     def show(self, name: str, *, verify: bool = False) -> Manifest:
         return Manifest.from_dict(self._ask("datasets.show", {"name": name, "verify": verify})["manifest"])
@@ -76,6 +82,16 @@ class DatasetView:
     manifest: Manifest  # P0's (or P1's if only P1 has it)
     complete: bool
     note: str = ""
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """An upload a server holds but has not committed (receiving, or prepared and waiting)."""
+
+    server: str
+    upload_id: str
+    name: str
+    status: str
 
 
 def upload(
@@ -98,9 +114,15 @@ def upload(
     return push_upload(shared, stores, max_attempts=max_attempts, on_chunk=on_chunk)
 
 
-def list_datasets(client: Client) -> list[DatasetView]:
-    """Both servers' datasets, merged by name."""
-    lists = [{m.name: m for m in RemoteStore(client, p).list()} for p in (0, 1)]
+def list_datasets(client: Client, pending: list[PendingUpload] | None = None) -> list[DatasetView]:
+    """Both servers' datasets, merged by name; uploads not yet committed are appended to
+    ``pending`` if given."""
+    lists = []
+    for p in (0, 1):
+        manifests, waiting = RemoteStore(client, p).list_all()
+        lists.append({m.name: m for m in manifests})
+        if pending is not None:
+            pending.extend(PendingUpload(PARTY_NAMES[p], *w) for w in waiting)
     views = []
     for name in sorted(set(lists[0]) | set(lists[1])):
         m0, m1 = lists[0].get(name), lists[1].get(name)
