@@ -66,6 +66,8 @@ def upload(file: Path, name: str, labels: Path | None, array: str | None, labels
                            on_chunk=lambda pair: bar.advance(task, pair.rows))
     except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException(f"upload of {name!r} interrupted and discarded (see `spp datasets list`)") from None
     out.print(f"Uploaded {file}" + (f" with labels {labels}" if labels else "") + ":")
     for line in summary.lines():
         out.print(f"  {line}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import PARTY_NAMES
 from ..data.readers import Dataset
+from ..errors import SppError
 from ..storage.meta import Manifest, UploadMeta
 from ..storage.store import ChunkAck
 from .client import Client
@@ -111,7 +112,16 @@ def upload(
     owner = client.cfg.default_client or "client"
     shared = SharedUpload(dataset, name=name, owner=owner, fxp=client.cfg.fxp, chunk_bytes=chunk_bytes)
     stores = [RemoteStore(client, 0), RemoteStore(client, 1)]
-    return push_upload(shared, stores, max_attempts=max_attempts, on_chunk=on_chunk)
+    try:
+        return push_upload(shared, stores, max_attempts=max_attempts, on_chunk=on_chunk)
+    except KeyboardInterrupt:  # the owner gave up: discard the staging now, not after a timeout
+        for s in stores:
+            try:
+                s.timeout = 2.0
+                s.abort(shared.meta.upload_id)
+            except (SppError, ConnectionError):
+                pass  # the server discards it when it goes stale
+        raise
 
 
 def list_datasets(client: Client, pending: list[PendingUpload] | None = None) -> list[DatasetView]:
