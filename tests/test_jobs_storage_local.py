@@ -79,3 +79,11 @@ def test_checkpoint_store_checks_names_and_damage(tmp_path):
     path.write_bytes(b"\0" * 32)
     with pytest.raises(CheckpointError, match="w is damaged"):
         store.load("ok", 3)
+
+
+def test_a_checkpoint_saved_with_other_fractional_bits_is_refused(tmp_path):
+    from spp_runtime.encoding import FixedPoint
+
+    run_local(_with_services(tmp_path, "a")(_step(1.0)), fxp=FixedPoint(12))
+    with pytest.raises(Exception, match="saved with 12 fractional bits; this job uses 16"):
+        run_local(_with_services(tmp_path, "b")(_step(1.0)))
