@@ -43,7 +43,7 @@ def client(cluster):
 
 
 def test_a_job_reads_a_stored_dataset_and_reports_progress(cluster, client, rng):
-    cfg, x = cluster
+    _cfg, x = cluster
     w, b = rng.normal(0, 1, (6, 3)), rng.normal(0, 1, 3)
     seen = []
     res = client.run("dense_scores", {"w": w, "b": b}, {"batch": 16}, datasets={"x": "train:x"},

@@ -10,9 +10,9 @@ from spp_runtime.client.remote_store import RemoteStore, list_datasets, upload
 from spp_runtime.client.upload_driver import UploadFailed
 from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
+from spp_runtime.encoding import FixedPoint
 from spp_runtime.server import cluster as cl
 from spp_runtime.storage.errors import DatasetExists, DatasetNotFound, StorageError
-from spp_runtime.encoding import FixedPoint
 
 pytestmark = pytest.mark.network
 
@@ -39,7 +39,7 @@ def _data(rng, rows=50, cols=4):
 
 
 def test_upload_list_show_delete_round_trip(cluster, client, rng):
-    cfg, d = cluster
+    cfg, _d = cluster
     ds = _data(rng)
     chunks = []
     summary = upload(client, ds, "net-a", chunk_bytes=400, on_chunk=chunks.append)
@@ -60,7 +60,7 @@ def test_upload_list_show_delete_round_trip(cluster, client, rng):
 
 
 def test_duplicate_name_is_refused_and_the_first_stays_intact(cluster, client, rng):
-    cfg, d = cluster
+    cfg, _d = cluster
     upload(client, _data(rng), "net-dup")
     before = fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")
     with pytest.raises(UploadFailed, match="already exists"):
@@ -102,20 +102,20 @@ def _cli(*args):
 def test_upload_and_datasets_commands_with_idx_gz_files(cluster, tmp_path, rng):
     from spp_runtime.data.idx import write_idx
 
-    cfg, d = cluster
+    cfg, _d = cluster
     images = rng.integers(0, 256, (30, 4, 4)).astype(np.uint8)
     write_idx(tmp_path / "tiny-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "tiny-labels-idx1-ubyte.gz", rng.integers(0, 10, 30).astype(np.uint8))
     conf = cfg.source
     r = _cli("upload", "--dataset", "tiny", "--labels", tmp_path / "tiny-labels-idx1-ubyte.gz",
-             tmp_path / "tiny-images-idx3-ubyte.gz", "--config", conf)
+             tmp_path / "tiny-images-idx3-ubyte.gz", "--config", conf, "--scale", "1/255")
     assert r.exit_code == 0, r.output
     assert "30 rows (x 30x16, y 30)" in r.output and "bytes of shares to each of p0 and p1" in r.output
     r = _cli("datasets", "list", "--config", conf)
     assert r.exit_code == 0 and "tiny" in r.output and "complete" in r.output
     r = _cli("datasets", "show", "tiny", "--verify", "--config", conf)
     assert r.exit_code == 0 and r.output.count("checksums verified") == 2
-    np.testing.assert_allclose(_on_disk(cfg, "tiny", "x", (30, 16)), images.reshape(30, 16))
+    np.testing.assert_allclose(_on_disk(cfg, "tiny", "x", (30, 16)), images.reshape(30, 16) / 255, atol=2**-16)
     r = _cli("datasets", "delete", "tiny", "--config", conf)
     assert r.exit_code == 0 and "p0, p1" in r.output
     r = _cli("datasets", "show", "tiny", "--config", conf)
@@ -129,7 +129,7 @@ def test_upload_and_datasets_commands_with_idx_gz_files(cluster, tmp_path, rng):
     ("1,2\n3\n", "column"),
 ])
 def test_bad_files_are_refused_before_anything_is_sent(cluster, tmp_path, content, problem):
-    cfg, d = cluster
+    cfg, _d = cluster
     before = fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")
     (tmp_path / "bad.csv").write_text(content)
     r = _cli("upload", "--dataset", "bad", tmp_path / "bad.csv", "--config", cfg.source)
@@ -139,7 +139,7 @@ def test_bad_files_are_refused_before_anything_is_sent(cluster, tmp_path, conten
 
 
 def test_label_count_mismatch_is_refused(cluster, tmp_path):
-    cfg, d = cluster
+    cfg, _d = cluster
     np.save(tmp_path / "x.npy", np.ones((5, 2)))
     np.save(tmp_path / "y.npy", np.ones(4))
     r = _cli("upload", "--dataset", "lab", "--labels", tmp_path / "y.npy", tmp_path / "x.npy", "--config", cfg.source)
@@ -147,7 +147,50 @@ def test_label_count_mismatch_is_refused(cluster, tmp_path):
 
 
 def test_status_command(cluster):
-    cfg, d = cluster
+    cfg, _d = cluster
+    import time
+
     for via in ("server", "file"):
-        r = _cli("status", "--party", "1", "--config", cfg.source, "--via", via)
+        for _ in range(20):  # a loaded machine may delay the record
+            r = _cli("status", "--party", "1", "--config", cfg.source, "--via", via)
+            if r.exit_code == 0:
+                break
+            time.sleep(0.25)
         assert r.exit_code == 0 and "p1: OK" in r.output, r.output
+
+
+def test_the_commands_find_the_local_cluster_without_a_config(tmp_path, rng):
+    from spp_runtime.engine.remote import free_ports
+
+    run = tmp_path / "run"
+    r = _cli("datasets", "list", "--run-dir", run)
+    assert r.exit_code == 1 and "no cluster is running" in r.output and "spp cluster up" in r.output
+    cl.up(run, ports=free_ports(3))
+    try:
+        np.save(tmp_path / "x.npy", rng.normal(size=(12, 3)))
+        r = _cli("upload", "--dataset", "local-x", tmp_path / "x.npy", "--run-dir", run)
+        assert r.exit_code == 0 and "12 rows (x 12x3)" in r.output, r.output
+        r = _cli("datasets", "list", "--run-dir", run)
+        assert "local-x" in r.output and "local" in r.output and "complete" in r.output
+        r = _cli("upload", "--dataset", "local-x", tmp_path / "x.npy", "--run-dir", run, "--key", "nobody")
+        assert r.exit_code == 1 and "key 'nobody' is not one of the allowed clients (local)" in r.output
+    finally:
+        cl.down(run)
+
+
+def test_truncated_and_corrupt_files_are_refused_naming_the_file(cluster, tmp_path, rng):
+    import gzip
+
+    from spp_runtime.data.idx import write_idx
+
+    cfg, _ = cluster
+    write_idx(tmp_path / "img-idx3-ubyte.gz", rng.integers(0, 256, (20, 4, 4)).astype(np.uint8))
+    blob = (tmp_path / "img-idx3-ubyte.gz").read_bytes()
+    (tmp_path / "cut-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
+    (tmp_path / "short-idx3-ubyte.gz").write_bytes(gzip.compress(gzip.decompress(blob)[:-5]))
+    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY garbage")
+    before = fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")
+    for name in ("cut-idx3-ubyte.gz", "short-idx3-ubyte.gz", "junk.npy"):
+        r = _cli("upload", "--dataset", "broken", tmp_path / name, "--config", cfg.source)
+        assert r.exit_code == 1 and name in r.output, r.output
+    assert (fingerprint(cfg.data_dir / "p0"), fingerprint(cfg.data_dir / "p1")) == before

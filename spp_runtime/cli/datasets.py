@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .. import PARTY_NAMES
 from ..client import Client
-from ..client.remote_store import RemoteStore, list_datasets
+from ..client.remote_store import PendingUpload, RemoteStore, list_datasets
 from ..errors import SppError
 from ..storage.errors import DatasetNotFound
 from .console import console as make_console
@@ -31,10 +31,13 @@ def list_cmd(config_path: Path | None, key_name: str | None, run_dir: Path | Non
     """Every dataset on p0 and p1, with its shape, owner and state."""
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
+        pending: list[PendingUpload] = []
         with Client(cfg, key) as client:
-            views = list_datasets(client)
-    except SppError as exc:
+            views = list_datasets(client, pending)
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
+    for w in pending:
+        click.echo(f"{w.server}: upload {w.upload_id} of {w.name!r} is {w.status} (not visible yet)")
     if not views:
         click.echo("No datasets.")
         return
@@ -60,7 +63,6 @@ def show(name: str, verify: bool, config_path: Path | None, key_name: str | None
     found = 0
     try:
         with Client(cfg, key) as client:
-            client.connect()
             for p in (0, 1):
                 try:
                     m = RemoteStore(client, p).show(name, verify=verify)
@@ -73,7 +75,7 @@ def show(name: str, verify: bool, config_path: Path | None, key_name: str | None
                           + (", checksums verified" if verify else ""))
                 for part in m.parts:
                     out.print(f"  {part} {'x'.join(map(str, m.shape(part)))} sha256 {m.sha256[part]}")
-    except SppError as exc:
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     if not found:
         raise click.ClickException(f"no dataset {name!r} on p0 or p1")
@@ -88,14 +90,13 @@ def delete(name: str, config_path: Path | None, key_name: str | None, run_dir: P
     deleted = []
     try:
         with Client(cfg, key) as client:
-            client.connect()
             for p in (0, 1):
                 try:
                     RemoteStore(client, p).delete(name)
                     deleted.append(PARTY_NAMES[p])
                 except DatasetNotFound:
                     pass
-    except SppError as exc:
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     if not deleted:
         raise click.ClickException(f"no dataset {name!r} on p0 or p1")

@@ -44,7 +44,8 @@ def status(party: int, config_path: Path, via: str, timeout: float) -> None:
     if not info.get("ready"):
         click.echo(f"{name}: NOT READY: running (pid {info.get('pid')}) but not connected to both peers ({peers})", err=True)
         raise SystemExit(1)
-    click.echo(f"{name}: OK (pid {info.get('pid')}; {peers})")
+    busy = f"; running job {info['job']}" if info.get("job") else ""
+    click.echo(f"{name}: OK (pid {info.get('pid')}; {peers}{busy})")
 
 
 def _ask(cfg: ClusterConfig, party: int, timeout: float) -> dict:
@@ -52,6 +53,14 @@ def _ask(cfg: ClusterConfig, party: int, timeout: float) -> dict:
 
     with Client(cfg) as client:
         return client.status_of(party, timeout)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def _read(cfg: ClusterConfig, party: int, max_age: float = 10.0) -> dict:
@@ -66,7 +75,7 @@ def _read(cfg: ClusterConfig, party: int, max_age: float = 10.0) -> dict:
     if age > max_age:
         raise SppError(f"status record {path} is {age:.0f} s old (server stopped or hung)")
     pid = info.get("pid")
-    if isinstance(pid, int) and Path("/proc/self").exists() and not Path(f"/proc/{pid}").exists():
+    if isinstance(pid, int) and Path("/proc/self").exists() and not _alive(pid):
         raise SppError(f"the server (pid {pid}) that wrote {path} is gone")
     if isinstance(pid, int) and pid == os.getpid():
         raise SppError(f"{path} is stale")

@@ -15,6 +15,17 @@ from .console import console as make_console
 from .target import config_option, key_option, resolve, run_dir_option
 
 
+def _number(text: str | None) -> float | None:
+    """A float or a fraction such as ``1/255``."""
+    if text is None:
+        return None
+    try:
+        num, _, den = text.partition("/")
+        return float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(f"{text!r} is not a number or a fraction like 1/255") from None
+
+
 @click.command("upload")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dataset", "name", required=True, help="Name of the new dataset (letters, digits, . _ -).")
@@ -22,7 +33,8 @@ from .target import config_option, key_option, resolve, run_dir_option
               help="Labels file (one per row of FILE; any supported format).")
 @click.option("--array", default=None, help="Array in an .npz FILE holding the features.")
 @click.option("--labels-array", default=None, help="Array in an .npz FILE holding the labels.")
-@click.option("--scale", type=float, default=None, help="Multiply the features by this (e.g. 0.00392156862745098 = 1/255).")
+@click.option("--scale", callback=lambda ctx, param, v: _number(v), default=None,
+              help="Multiply the features by this number or fraction (e.g. 1/255 for MNIST pixels).")
 @click.option("--flatten/--no-flatten", default=None,
               help="Flatten each row to a vector [default: on for IDX image files].")
 @click.option("--chunk-mb", type=float, default=4.0, show_default=True, help="Share bytes per chunk and server.")
@@ -52,8 +64,10 @@ def upload(file: Path, name: str, labels: Path | None, array: str | None, labels
             task = bar.add_task("rows", total=total)
             summary = push(client, data, name, chunk_bytes=max(1, int(chunk_mb * (1 << 20))),
                            on_chunk=lambda pair: bar.advance(task, pair.rows))
-    except SppError as exc:
+    except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException(f"upload of {name!r} interrupted and discarded (see `spp datasets list`)") from None
     out.print(f"Uploaded {file}" + (f" with labels {labels}" if labels else "") + ":")
     for line in summary.lines():
         out.print(f"  {line}")

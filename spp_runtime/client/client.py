@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import zmq
@@ -22,11 +22,11 @@ from .. import PARTY_NAMES
 from ..config import ClusterConfig
 from ..engine.stats import CallRecord, ProtocolStats, merge_records
 from ..errors import PeerTimeout, ProtocolError, SppError
-from ..storage import errors as storage_errors
-from ..storage.messages import encode_request
 from ..keys import KeyPair, load_pair, load_public
 from ..ring import DTYPE
 from ..sharing import reconstruct, share
+from ..storage import errors as storage_errors
+from ..storage.messages import encode_request
 from ..transport import jobs
 from ..transport.zmq_common import LinkMonitor, ZmqOptions, curve_dealer
 
@@ -98,7 +98,7 @@ class Client:
             self._which[self._socks[p]] = ("data", p)
             self._which[self._links[p].socket] = ("monitor", p)
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -198,10 +198,9 @@ class Client:
             shares0[name], shares1[name] = share(ring)
         t0 = time.perf_counter()
         args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
-        extra = {"datasets": dict(datasets or {}), "checkpoint": checkpoint}
-        self._socks[0].send_multipart(jobs.encode_job(*args, shares0, **extra), copy=False)
-        self._socks[1].send_multipart(jobs.encode_job(*args, shares1, **extra), copy=False)
-        self._socks[2].send_multipart(jobs.encode_job(*args, None, **extra), copy=False)
+        refs = dict(datasets or {})
+        for p, shares in enumerate((shares0, shares1, None)):
+            self._socks[p].send_multipart(jobs.encode_job(*args, shares, refs, checkpoint), copy=False)
         del shares0, shares1
         timeout = self.cfg.timeouts.job_s if timeout is None else timeout
         replies = self._gather(job, timeout, want_status=False, on_progress=on_progress)
@@ -219,23 +218,27 @@ class Client:
     ) -> dict[str, Any]:
         """One storage request to P0 or P1; returns the answer body.
 
-        A refusal raises the server's ``StorageError`` (subclass by name); no answer within
-        ``timeout`` raises ``PeerTimeout``; a lost connection ``ConnectionError`` (both are
-        retried by the upload driver, every storage request being idempotent).
+        A refusal raises the server's ``StorageError`` (subclass by name), a refused key
+        ``ServerUnavailable``; no answer within ``timeout`` raises ``PeerTimeout``, a lost
+        connection ``ConnectionError`` (both retried by the upload driver: every storage
+        request is idempotent). Only the addressed server needs to be up.
         """
         timeout = self.cfg.timeouts.recv_s if timeout is None else timeout
         server = PARTY_NAMES[party]
         link, sock = self._links[party], self._socks[party]
         deadline = time.monotonic() + timeout
-        wait_up = time.monotonic() + min(timeout, self.cfg.timeouts.heartbeat_timeout_s + 1.0)
-        while True:  # do not queue requests for a server that is gone
+        # first contact may take up to connect_s; a server that was up and went away gets a
+        # heartbeat timeout to come back (requests are not queued for a server that is gone)
+        grace = self.cfg.timeouts.heartbeat_timeout_s + 1.0 if link.ever_up else self.cfg.timeouts.connect_s
+        wait_up = time.monotonic() + grace
+        while True:
             link.drain()
             if link.up:
                 break
             if link.refused:
-                raise ConnectionError(f"{server} at {link.url}: {link.refused}")
+                raise ServerUnavailable(f"{server} at {link.url}: {link.refused}")
             if time.monotonic() > wait_up:
-                raise ConnectionError(f"no connection to {server} at {link.url}")
+                raise ConnectionError(f"no connection to {server} at {link.url} within {grace:g} s")
             link.socket.poll(100)
         rid = os.urandom(6).hex()
         sock.send_multipart(encode_request(kind, rid, fields or {}, arrays), copy=False)
@@ -346,7 +349,7 @@ def _answer(reply: Mapping[str, Any], server: str) -> dict[str, Any]:
     name, text = str(reply.get("error", "StorageError")), str(reply.get("message", ""))
     cls = getattr(storage_errors, name, None)
     if isinstance(cls, type) and issubclass(cls, storage_errors.StorageError):
-        raise cls(f"{server}: {text}")
+        raise cls(text if server in text else f"{server}: {text}")
     raise storage_errors.StorageError(f"{server}: {name}: {text}")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import PARTY_NAMES
 from ..data.readers import Dataset
+from ..errors import SppError
 from ..storage.meta import Manifest, UploadMeta
 from ..storage.store import ChunkAck
 from .client import Client
@@ -59,7 +60,13 @@ class RemoteStore:
 
     # -- datasets -------------------------------------------------------------------------------
     def list(self) -> list[Manifest]:
-        return [Manifest.from_dict(d) for d in self._ask("datasets.list").get("datasets", [])]
+        return self.list_all()[0]
+
+    def list_all(self) -> tuple[list[Manifest], list[tuple[str, str, str]]]:
+        """Committed datasets and uploads not yet committed ``(upload_id, name, status)``."""
+        body = self._ask("datasets.list")
+        pending = [(str(u), str(n), str(st)) for u, n, st in body.get("pending", [])]
+        return [Manifest.from_dict(d) for d in body.get("datasets", [])], pending
 
     def show(self, name: str, *, verify: bool = False) -> Manifest:
         return Manifest.from_dict(self._ask("datasets.show", {"name": name, "verify": verify})["manifest"])
@@ -78,6 +85,16 @@ class DatasetView:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class PendingUpload:
+    """An upload a server holds but has not committed (receiving, or prepared and waiting)."""
+
+    server: str
+    upload_id: str
+    name: str
+    status: str
+
+
 def upload(
     client: Client,
     dataset: Dataset,
@@ -92,17 +109,30 @@ def upload(
     The owner recorded by the servers is the client key's identity (the ``owner`` field sent
     here is only informative). Raises ``UploadFailed`` / ``UploadInDoubt``.
     """
-    client.connect()
     owner = client.cfg.default_client or "client"
     shared = SharedUpload(dataset, name=name, owner=owner, fxp=client.cfg.fxp, chunk_bytes=chunk_bytes)
     stores = [RemoteStore(client, 0), RemoteStore(client, 1)]
-    return push_upload(shared, stores, max_attempts=max_attempts, on_chunk=on_chunk)
+    try:
+        return push_upload(shared, stores, max_attempts=max_attempts, on_chunk=on_chunk)
+    except KeyboardInterrupt:  # the owner gave up: discard the staging now, not after a timeout
+        for s in stores:
+            try:
+                s.timeout = 2.0
+                s.abort(shared.meta.upload_id)
+            except (SppError, ConnectionError):
+                pass  # the server discards it when it goes stale
+        raise
 
 
-def list_datasets(client: Client) -> list[DatasetView]:
-    """Both servers' datasets, merged by name."""
-    client.connect()
-    lists = [{m.name: m for m in RemoteStore(client, p).list()} for p in (0, 1)]
+def list_datasets(client: Client, pending: list[PendingUpload] | None = None) -> list[DatasetView]:
+    """Both servers' datasets, merged by name; uploads not yet committed are appended to
+    ``pending`` if given."""
+    lists = []
+    for p in (0, 1):
+        manifests, waiting = RemoteStore(client, p).list_all()
+        lists.append({m.name: m for m in manifests})
+        if pending is not None:
+            pending.extend(PendingUpload(PARTY_NAMES[p], *w) for w in waiting)
     views = []
     for name in sorted(set(lists[0]) | set(lists[1])):
         m0, m1 = lists[0].get(name), lists[1].get(name)

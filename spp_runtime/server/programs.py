@@ -77,7 +77,7 @@ PROGRAMS: dict[str, Program] = {
 }
 
 
-from .programs_storage import STORAGE_PROGRAMS  # noqa: E402 - programs over stored datasets
+from .programs_storage import STORAGE_PROGRAMS
 
 PROGRAMS.update(STORAGE_PROGRAMS)
 

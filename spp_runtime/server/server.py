@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,12 +29,12 @@ from ..config import ClusterConfig
 from ..engine.session import describe, run_in_session
 from ..errors import PeerFailed, SppError
 from ..keys import load_pair, load_public
+from ..storage.checkpoints import CheckpointStore
 from ..tensor import SharedTensor
 from ..transport import jobs, wire
 from ..transport.zmq_common import ZmqOptions
 from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
 from .programs import PROGRAMS, Program
-from ..storage.checkpoints import CheckpointStore
 from .services import JobServices, attach
 from .storage_service import NotStoring, StorageService
 
@@ -85,7 +86,7 @@ class PartyServer:
         self._rejected: dict[str, tuple[str, float]] = {}
         self._refused: dict[str, tuple[str, float]] = {}  # jobs p0 refused: (reason, when)
         self._was_ready = False
-        self._status_written = 0.0
+        self._current_job: str | None = None
         self._checkpoints: CheckpointStore | None = None
         self.storage: StorageService | None = None
         if party != 2:
@@ -100,6 +101,9 @@ class PartyServer:
         """Serve until ``should_stop()`` (checked at least every half second)."""
         me = self.cfg.parties[self.party]
         log.info("%s listening on %s (pid %d)", self.name, me.bind_url, os.getpid())
+        stop_status = threading.Event()
+        threading.Thread(target=self._status_loop, args=(stop_status,), daemon=True,
+                         name="status-record").start()
         try:
             while not should_stop():
                 event = self.transport.next_event(0.5)
@@ -108,7 +112,6 @@ class PartyServer:
                 elif isinstance(event, PeerControl):
                     self._on_control(event)
                 self._note_readiness()
-                self._write_status()
                 if self.storage is not None:
                     self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
                 if self.party != 0:
@@ -116,24 +119,28 @@ class PartyServer:
                 self._expire()
         finally:
             log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
+            stop_status.set()
             status_file(self.cfg, self.party).unlink(missing_ok=True)
             self.transport.close()
 
-    def _write_status(self, every_s: float = 1.0) -> None:
-        """Refresh the local status file that ``spp status`` reads (health checks)."""
-        now = time.time()
-        if now - self._status_written < every_s:
-            return
-        self._status_written = now
+    def _status_loop(self, stop: threading.Event, every_s: float = 1.0) -> None:
+        """Refresh the local status record that ``spp status`` reads (health checks), from a
+        thread, so that it stays fresh while a long job runs. Reads link flags only."""
         path = status_file(self.cfg, self.party)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps({"party": self.name, "pid": os.getpid(), "time": now,
-                                       "ready": self.ready(), "peers": self.transport.peer_status()}))
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.debug("%s: cannot write %s: %s", self.name, path, exc)
+        while not stop.is_set():
+            peers = {PARTY_NAMES[q]: "connected" if self.transport.connected(q) else "connecting"
+                     for q in range(3) if q != self.party}
+            record = {"party": self.name, "pid": os.getpid(), "time": time.time(),
+                      "ready": all(v == "connected" for v in peers.values()), "peers": peers,
+                      "job": self._current_job}
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_text(json.dumps(record))
+                os.replace(tmp, path)
+            except OSError as exc:
+                log.debug("%s: cannot write %s: %s", self.name, path, exc)
+            stop.wait(every_s)
 
     def ready(self) -> bool:
         return all(self.transport.connected(q) for q in range(3) if q != self.party)
@@ -373,6 +380,7 @@ class PartyServer:
             attach(ctx, self._services(job, route))
             return _collect(program.run(ctx, inputs, job.params))
 
+        self._current_job = job.job
         try:
             outputs, calls = run_in_session(
                 self.transport, job.job.encode(), body, fxp=self.cfg.fxp,
@@ -384,6 +392,8 @@ class PartyServer:
             log.log(level, "%s: job %s (%s) failed: %s", self.name, job.job, job.program, describe(exc))
             self.transport.reply(route, jobs.encode_error(job.job, self.name, exc))
             return
+        finally:
+            self._current_job = None
         elapsed = time.perf_counter() - t0
         sent = sum(c.payload for r in calls if r.depth == 0 for c in r.sent.values())
         self.served += 1

@@ -13,7 +13,7 @@ A program reaches them with ``job_services(ctx)`` (every party calls it; it neve
 ``progress`` is sent by P0 only (P1 and P2 do nothing) and carries only what the program
 passes in ``info``: public values. ``save_checkpoint`` is local on each primary (no traffic;
 the helper does nothing). ``load_checkpoint`` is SPMD: P0 and P1 exchange which steps they
-hold (one round, a few bytes, recorded as the call ``checkpoint.load``), all three agree on
+hold (32 bytes each way, then 8 bytes P0 -> P2: 2 rounds, recorded as ``checkpoint.load``), all three agree on
 the newest step both hold, and the primaries read their shares of it. Checkpoints are keyed
 by the id the client chose (``Client.run(..., checkpoint="run-1")``); without one,
 ``save_checkpoint`` raises and ``load_checkpoint`` returns None. Programs run with
@@ -83,8 +83,8 @@ class JobServices:
             raise SppError("this job has no checkpoint id; pass checkpoint=... when submitting it")
         if self.checkpoints is None:
             return  # the helper holds no shares
-        ctx = next(iter(tensors.values())).ctx if tensors else None
-        frac_bits = ctx.fxp.frac_bits if ctx is not None else 0
+        ctx = self._ctx or (next(iter(tensors.values())).ctx if tensors else None)
+        frac_bits = ctx.fxp.frac_bits if ctx is not None else 16
         shares = {name: t.share for name, t in tensors.items()}
         self.checkpoints.save(self.checkpoint_id, step, _tag(self.job), frac_bits, shares, info)  # type: ignore[arg-type]
 
@@ -95,9 +95,12 @@ class JobServices:
         if self.checkpoint_id is None or ctx is None:
             return None
         with ctx.record("checkpoint.load"):
-            step, info = _agree(ctx, self)
+            step, info, frac_bits = _agree(ctx, self)
             if step is None:
                 return None
+            if frac_bits is not None and frac_bits != ctx.fxp.frac_bits:
+                raise SppError(f"checkpoint {self.checkpoint_id} step {step} was saved with {frac_bits} "
+                               f"fractional bits; this job uses {ctx.fxp.frac_bits}")
             tensors = {}
             shares = self.checkpoints.load(self.checkpoint_id, step) if self.checkpoints is not None else {}
             for name, shape in shapes.items():
@@ -129,13 +132,13 @@ def _tag(job: str) -> int:
     return int.from_bytes(hashlib.sha256(job.encode()).digest()[:7], "big")
 
 
-def _agree(ctx: PartyContext, svc: JobServices) -> tuple[int | None, dict]:
+def _agree(ctx: PartyContext, svc: JobServices) -> tuple[int | None, dict, int | None]:
     """P0 and P1 swap their (step, tag) lists; P0 tells P2 the newest common step."""
     n = 2 * (svc.checkpoints.keep if svc.checkpoints is not None else 2)
     if ctx.is_helper:
-        (best,) = ctx.recv(0, expect=[((1,), np.uint64)])
-        step = int(best[0]) - 1
-        return (step if step >= 0 else None), {}
+        (told,) = ctx.recv(0, expect=[((1,), np.uint64)])
+        step = int(told[0]) - 1
+        return (step if step >= 0 else None), {}, None
     assert svc.checkpoints is not None and svc.checkpoint_id is not None
     stored = svc.checkpoints.steps(svc.checkpoint_id)[-(n // 2):]
     mine = np.zeros(n, dtype=np.uint64)
@@ -147,4 +150,4 @@ def _agree(ctx: PartyContext, svc: JobServices) -> tuple[int | None, dict]:
     best = common[-1] if common else None
     if ctx.party == 0:
         ctx.send(2, np.array([0 if best is None else best.step + 1], dtype=np.uint64))
-    return (None, {}) if best is None else (best.step, best.info)
+    return (None, {}, None) if best is None else (best.step, best.info, best.frac_bits)

@@ -49,7 +49,9 @@ class StorageService:
                  *, resolve_after: float | None = None) -> None:
         self.party = party
         self.name = PARTY_NAMES[party]
-        self.store = ShareStore(store_dir(cfg, party), party)
+        # a client that sent no chunk for longer than its own request timeout has gone
+        stale = cfg.timeouts.recv_s + cfg.timeouts.heartbeat_timeout_s
+        self.store = ShareStore(store_dir(cfg, party), party, stale_after=stale)
         self._send_control = send_control
         self.resolve_after = cfg.timeouts.recv_s if resolve_after is None else resolve_after
         self._prepared_since: dict[str, float] = {}

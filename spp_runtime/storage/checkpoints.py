@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_json, durable_rename, fsync_dir, fsync_file, make_dir, read_json
-from .errors import CorruptDataset, StorageError
+from .errors import StorageError
 from .meta import SHARE_DTYPE
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -121,7 +121,7 @@ class CheckpointStore:
             except OSError:
                 raise CheckpointError(f"checkpoint {ckpt} step {step}: {name} is missing") from None
             if a.size != int(np.prod(shape, dtype=np.int64)) or hashlib.sha256(a.tobytes()).hexdigest() != meta["sha256"][name]:
-                raise CorruptDataset(f"checkpoint {ckpt} step {step}: {name} is damaged (checksum mismatch)")
+                raise CheckpointError(f"checkpoint {ckpt} step {step}: {name} is damaged (checksum mismatch)")
             out[name] = a.reshape(shape)
         return out
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..transport.jobs import JOB_VERSION, BadRequest
 from .errors import InvalidMetadata
-from .meta import SHARE_DTYPE, MAX_NDIM
+from .meta import MAX_NDIM, SHARE_DTYPE
 
 
 def encode_request(kind: str, rid: str, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> list:
