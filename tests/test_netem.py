@@ -73,3 +73,8 @@ def test_cost_model_adds_latency_transfer_and_compute():
 def test_cost_model_unlimited_links_cost_only_latency():
     p = predict(3, {"p0->p1": 10**9}, LinkShape(None, None, 1.0), compute_s=0.0)
     assert p.transfer_s == 0.0 and p.total_s == pytest.approx(0.003)
+
+
+def test_cost_model_entry_hops_add_one_way_delays():
+    p = predict(2, {}, LinkShape(None, None, 3.0), compute_s=0.0, entry_hops=1)
+    assert p.latency_s == pytest.approx(0.009)
