@@ -10,8 +10,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from netns_util import needs_netns
+
 from spp_runtime.bench import paper
 from spp_runtime.bench.lan import NetCheck, net_shape
 from spp_runtime.bench.records import annotate, model_time
@@ -102,10 +102,9 @@ def test_loopback_refuses_link_options():
 @pytest.mark.netns
 def test_cluster_namespaces_removed_after_failure():
     cluster = LanCluster(LinkShape(None, None, 0.0))
-    with pytest.raises(RuntimeError, match="boom"):
-        with cluster:
-            raise RuntimeError("boom")
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    with pytest.raises(RuntimeError, match="boom"), cluster:
+        raise RuntimeError("boom")
+    names = subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, text=True).stdout
     assert not any(cluster.lan.netns(h) in names for h in cluster.lan.hosts) and cluster.lan.switch not in names
 
 

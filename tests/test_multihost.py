@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from netns_util import needs_netns
+
 from spp_runtime.netem.cluster import LanCluster
 from spp_runtime.netem.topology import LinkShape
 
@@ -39,5 +39,5 @@ def test_three_hosts_and_a_client_run_a_job_end_to_end():
         assert cluster.lan.address("client") in probe.stdout
     assert res["demo"]["err"] < 1e-3 and res["demo"]["servers"] == ["p0", "p1", "p2"]
     assert res["matmul"]["err"] < 1e-3 and res["matmul"]["rounds"] == 1
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    names = subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, text=True).stdout
     assert cluster.lan.netns("p0") not in names and cluster.lan.switch not in names

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -70,7 +70,7 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e5 else f"{x:.3e}"
 
 
-def markdown(records: list[Mapping[str, Any]], *, with_paper: bool = False) -> str:
+def markdown(records: Sequence[Mapping[str, Any]], *, with_paper: bool = False) -> str:
     """A Markdown table of the records (and the paper's numbers and ratios if asked)."""
     head = ["protocol", "variant", "shape", "time s", "min-max s", "MB", "B/elem", "offline MB", "rounds"]
     if any("model_s" in r for r in records):

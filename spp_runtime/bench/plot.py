@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,15 @@ def _pyplot():
     return plt
 
 
-def plot_vs_paper(records: list[Mapping[str, Any]], path: Path, title: str = "") -> int:
+def plot_vs_paper(records: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> int:
     """Write bytes/element and time per (protocol, shape), ours per variant beside the paper's;
     returns the number of groups drawn (records without a paper row are left out)."""
     plt = _pyplot()
     rows = compare(records)
     if not rows:
         raise SppError("nothing to plot: no record matches a row of the paper's Table 1")
-    groups = sorted({(r["protocol"], r["dim"]) for r in rows}, key=lambda g: (g[0], g[1]))
+    order = {(r["protocol"], r["dim"]): (r["paper_group"], r["dim"] != "64x16", r["dim"]) for r in rows}
+    groups = sorted(order, key=order.__getitem__)
     variants = sorted({r["variant"] for r in rows})
     series = [*(f"ours ({v})" for v in variants), "S++ paper"]
     width = 0.8 / len(series)

@@ -102,13 +102,15 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def plan(cases: list[BenchCase], variants: list[str] | None) -> list[tuple[BenchCase, str]]:
-    """The (case, variant) pairs to run (``variants`` None: all of each case's variants)."""
+    """The (case, variant) pairs to run: each case's variants among ``variants`` (None: all of
+    them); a case that has none of the requested variants is an error."""
     out = []
     for case in cases:
-        for variant in variants or list(case.variants):
-            if variant not in case.variants:
-                raise ValueError(f"{case.name} has no variant {variant!r}; known: {', '.join(case.variants)}")
-            out.append((case, variant))
+        chosen = [v for v in variants if v in case.variants] if variants else list(case.variants)
+        if not chosen:
+            raise ValueError(f"{case.name} has no variant {' or '.join(map(repr, variants or []))}; "
+                             f"known: {', '.join(case.variants)}")
+        out += [(case, v) for v in chosen]
     return out
 
 

@@ -44,7 +44,8 @@ def wait_ready(client: Client, wait_s: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    spec = json.loads(open(args[0]).read())
+    with open(args[0]) as f:
+        spec = json.load(f)
     try:
         cfg = load(spec["config"])
         with Client(cfg) as client:

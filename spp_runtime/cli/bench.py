@@ -50,6 +50,8 @@ NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table of the records (for docs).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw bytes/element and time, ours vs the paper, as grouped log-scale bars (PNG).")
+@click.option("--from-json", "from_json", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Report on saved --json output (repeatable; records joined) instead of running.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the records to this JSON file ('-': stdout); no progress display.")
 @click.option("--matmul-speed", is_flag=True,
@@ -61,7 +63,8 @@ NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
               help="Local cluster run dir [$SPP_RUN_DIR or ./run/cluster]; one is started there if none runs.")
 def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str, rtt_ms: float | None,
           mbit: float | None, check_net: bool, repeat: int, predict_net: str | None, compute_from: Path | None,
-          no_model: bool, compare_paper: bool, markdown: bool, plot_path: Path | None, json_path: Path | None,
+          no_model: bool, compare_paper: bool, markdown: bool, plot_path: Path | None,
+          from_json: tuple[Path, ...], json_path: Path | None,
           matmul_speed: bool, list_cases: bool, config_path: Path | None, run_dir: Path | None) -> None:
     """Run benchmark cases over the three server processes: time, bytes, rounds, error."""
     from ..bench.lan import describe, net_shape
@@ -78,8 +81,8 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
             console.print(f"{name:12s} variants: {', '.join(case.variants):22s} {case.description}")
         return
     try:
-        if protocols == "all":
-            names = sorted(ALL_CASES)
+        if protocols == "all":  # every case that has one of the requested variants
+            names = sorted(n for n, c in ALL_CASES.items() if not variants or set(variants) & set(c.variants))
         else:
             names = [] if protocols is None and matmul_speed else (protocols or "matmul").split(",")
         jobs = plan([get_case(n.strip()) for n in names if n.strip()], list(variants) or None)
@@ -89,6 +92,9 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
         model_shape = net_shape(model_name) if predict_net else shape
     except (KeyError, ValueError) as exc:
         raise click.UsageError(str(exc.args[0] if exc.args else exc)) from None
+    if from_json:
+        _report_saved(list(from_json), console, compare_paper, markdown, plot_path)
+        return
     if check_net and shape is None:
         raise click.UsageError("--check-net needs an emulated network (--net lan, paper-lan or lan-1g)")
     if matmul_speed and shape is not None:
@@ -164,17 +170,16 @@ def _run_loopback(jobs, shapes, repeat, matmul_speed, config_path, run_dir, cons
     records: list[dict] = []
     speed = None
     echo = (lambda s: None) if quiet else console.print
-    with cl.cluster_for(config_path, run_dir or cl.default_run_dir(), echo=echo) as cfg:
-        with Client(cfg) as client:
-            client.connect()
-            with _progress(len(jobs) * len(shapes), "loopback", console, quiet) as step:
-                for case, variant in jobs:
-                    for s in shapes:
-                        rec = run_repeated(client, case, s, variant, repeat)
-                        records.append(rec)
-                        step(rec)
-            if matmul_speed:
-                speed = speed_check(client)
+    with cl.cluster_for(config_path, run_dir or cl.default_run_dir(), echo=echo) as cfg, Client(cfg) as client:
+        client.connect()
+        with _progress(len(jobs) * len(shapes), "loopback", console, quiet) as step:
+            for case, variant in jobs:
+                for s in shapes:
+                    rec = run_repeated(client, case, s, variant, repeat)
+                    records.append(rec)
+                    step(rec)
+        if matmul_speed:
+            speed = speed_check(client)
     return records, speed
 
 
@@ -218,8 +223,31 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 # -- reporting --------------------------------------------------------------------------------------
+def _report_saved(paths: list[Path], console, compare_paper: bool, markdown: bool, plot_path: Path | None) -> None:
+    """Tables, Markdown and plot from saved ``--json`` files, without running anything."""
+    records: list[dict] = []
+    for path in paths:
+        try:
+            records += json.loads(path.read_text())["records"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise click.ClickException(f"{path}: not a `spp bench --json` file ({exc})") from None
+    nets = sorted({r.get("net", {}).get("name", "?") for r in records})
+    net_doc = records[0]["net"] if records and len(nets) == 1 else {"name": "+".join(nets), "rtt_ms": None}
+    tables = not markdown  # with --markdown only the Markdown (and the ratio summary) is printed
+    _report(records, net_doc, None, None, console, not tables, compare_paper, markdown, False)
+    if plot_path is not None:
+        from ..bench.plot import plot_vs_paper
+
+        try:
+            n = plot_vs_paper(records, plot_path, title=f"ours ({'+'.join(nets)}) vs the S++ paper (Table 1, its LAN)")
+        except SppError as exc:
+            raise click.ClickException(str(exc)) from None
+        console.print(f"wrote {plot_path} ({n} groups)")
+
+
 def _report(records, net_doc, probe, speed, console, quiet, compare_paper, markdown, json_stdout) -> None:
-    from ..bench.paper import compare, markdown as md, summary
+    from ..bench.paper import compare, summary
+    from ..bench.paper import markdown as md
 
     if probe is not None and quiet:
         click.echo(probe.text(), err=True)
@@ -262,8 +290,8 @@ def _table(records: list[dict], net: dict) -> Table:
                f"{r['bytes_per_element']:.1f}", f"{r['offline_bytes'] / 1e6:.3f}", str(r["rounds"])]
         if has_model:
             if "model_s" in r:
-                row += [f"{1000 * r['model_s']:.1f}", f"{1000 * r['model_latency_s']:.0f}+"
-                        f"{1000 * r['model_transfer_s']:.0f}+{1000 * r['model_compute_s']:.0f}"]
+                parts = (r["model_latency_s"], r["model_transfer_s"], r["model_compute_s"])
+                row += [f"{1000 * r['model_s']:.1f}", "+".join(f"{1000 * x:.0f}" for x in parts)]
             else:
                 row += ["-", "-"]
         row += [f"{r['max_abs_err']:.2e}", "yes" if r["within_tolerance"] else "NO"]

@@ -17,8 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import tomli_w
 
@@ -45,7 +45,7 @@ class LanCluster:
         self.config_path: Path | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    def __enter__(self) -> "LanCluster":
+    def __enter__(self) -> LanCluster:
         try:
             self.start()
         except BaseException:
@@ -70,11 +70,10 @@ class LanCluster:
             self._procs.append(proc)
             if proc.stdout is None or proc.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"the delay relay in {name}'s namespace did not start")
-            log = open(self._tmp / f"{name}.log", "wb")
-            self._procs.append(self.lan.popen(
-                name, [py, "-m", "spp_runtime", "server", "--party", str(p), "--config", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
-            log.close()
+            with open(self._tmp / f"{name}.log", "wb") as log:
+                self._procs.append(self.lan.popen(
+                    name, [py, "-m", "spp_runtime", "server", "--party", str(p), "--config", str(self.config_path)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
 
     def stop(self) -> None:
         """Stop every process we started, delete the namespaces and the key directory."""
