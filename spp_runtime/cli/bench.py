@@ -72,7 +72,7 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
     from ..bench.registry import ALL_CASES, get_case
     from ..bench.runner import parse_dims, plan
 
-    quiet = json_path is not None
+    quiet = json_path is not None  # no progress display; tables still print unless --json -
     console = make_console()
     if quiet and str(json_path) == "-":
         console.file = sys.stderr
@@ -117,7 +117,7 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
     annotate(records, net_doc, model_net=describe(model_name, model_shape), model_shape=model_shape,
              compute={} if no_model else compute, machine=machine)
     to_stdout = str(json_path) == "-"
-    _report(records, net_doc, probe, speed, console, quiet, compare_paper, markdown, to_stdout)
+    _report(records, net_doc, probe, speed, console, to_stdout, compare_paper, markdown, to_stdout)
     if plot_path is not None:
         from ..bench.plot import plot_vs_paper
 
@@ -210,10 +210,7 @@ def _run_lan(shape, net, jobs, shapes, repeat, check, console, quiet):
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with _progress(len(pairs) * len(shapes), net, console, quiet) as step:
-            def ready(probe) -> None:
-                if probe is not None and not quiet:
-                    console.print(probe.text())
-            return run_on_lan(shape, pairs, shapes, repeat=repeat, check=check, on_ready=ready, on_record=step)
+            return run_on_lan(shape, pairs, shapes, repeat=repeat, check=check, on_record=step)
     finally:
         signal.signal(signal.SIGTERM, old)
 
@@ -249,8 +246,8 @@ def _report(records, net_doc, probe, speed, console, quiet, compare_paper, markd
     from ..bench.paper import compare, summary
     from ..bench.paper import markdown as md
 
-    if probe is not None and quiet:
-        click.echo(probe.text(), err=True)
+    if probe is not None:
+        click.echo(probe.text(), err=json_stdout)
     if not quiet and records:
         console.print(_table(records, net_doc))
     if compare_paper and records:
