@@ -40,7 +40,7 @@ def model_time(rec: Mapping[str, Any], shape: LinkShape | None, compute_s: float
     """The cost model's prediction for ``rec`` on ``shape`` (None: loopback, compute only)."""
     if shape is None:
         return {"model_s": compute_s, "model_latency_s": 0.0, "model_transfer_s": 0.0, "model_compute_s": compute_s}
-    p = predict(rec["rounds"], rec["wire_bytes_per_link"], shape, compute_s, entry_hops=1)
+    p = predict(rec["rounds"], rec["wire_bytes_per_link"], shape, compute_s, entry_hops=1, burst=True)
     return {"model_s": p.total_s, "model_latency_s": p.latency_s, "model_transfer_s": p.transfer_s,
             "model_compute_s": p.compute_s}
 
