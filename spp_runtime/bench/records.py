@@ -75,3 +75,16 @@ def annotate(
         rec["model_net"] = model_net
         if model_net["name"] == net["name"] and rec["model_s"] > 0:
             rec["model_ratio"] = rec["time_s"] / rec["model_s"]
+
+
+def remodel(records: list[dict[str, Any]]) -> None:
+    """Recompute saved records' model fields with the current model (same network, same
+    compute term), so reports of old runs use one model."""
+    for rec in records:
+        net = rec.get("model_net") or rec.get("net") or {}
+        if "model_compute_s" not in rec:
+            continue
+        shape = None if net.get("rtt_ms") is None else LinkShape(net["up_mbit"], net["down_mbit"], net["rtt_ms"] / 2)
+        rec.update(model_time(rec, shape, rec["model_compute_s"]))
+        if "model_ratio" in rec and rec["model_s"] > 0:
+            rec["model_ratio"] = rec["time_s"] / rec["model_s"]

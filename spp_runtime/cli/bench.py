@@ -228,6 +228,9 @@ def _report_saved(paths: list[Path], console, compare_paper: bool, markdown: boo
             records += json.loads(path.read_text())["records"]
         except (OSError, ValueError, KeyError) as exc:
             raise click.ClickException(f"{path}: not a `spp bench --json` file ({exc})") from None
+    from ..bench.records import remodel
+
+    remodel(records)
     nets = sorted({r.get("net", {}).get("name", "?") for r in records})
     net_doc = records[0]["net"] if records and len(nets) == 1 else {"name": "+".join(nets), "rtt_ms": None}
     tables = not markdown  # with --markdown only the Markdown (and the ratio summary) is printed
