@@ -73,3 +73,15 @@ def test_cost_model_adds_latency_transfer_and_compute():
 def test_cost_model_unlimited_links_cost_only_latency():
     p = predict(3, {"p0->p1": 10**9}, LinkShape(None, None, 1.0), compute_s=0.0)
     assert p.transfer_s == 0.0 and p.total_s == pytest.approx(0.003)
+
+
+def test_cost_model_entry_hops_add_one_way_delays():
+    p = predict(2, {}, LinkShape(None, None, 3.0), compute_s=0.0, entry_hops=1)
+    assert p.latency_s == pytest.approx(0.009)
+
+
+def test_cost_model_burst_passes_small_transfers_free():
+    shape = LinkShape(8.0, 8.0, 0.0)
+    assert predict(1, {"p0->p1": 50_000}, shape, 0.0, burst=True).transfer_s == 0.0
+    big = predict(1, {"p0->p1": 10**6}, shape, 0.0, burst=True).transfer_s
+    assert big == pytest.approx((10**6 * TCP_FRAMING - 96 * 1024) * 8 / 8e6)

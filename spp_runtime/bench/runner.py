@@ -36,7 +36,7 @@ def parse_dims(text: str) -> list[Shape]:
 def run_case(client: Client, case: BenchCase, shape: Shape, variant: str, *, seed: int = 0) -> dict[str, Any]:
     """Benchmark one case on one shape and variant; returns the JSON record."""
     rng = np.random.default_rng(seed)  # benchmark data only, never secrets
-    plain = case.make_inputs(shape, rng)
+    plain = case.make_inputs(shape, rng, variant)
     t0 = time.perf_counter()
     res = client.run("bench", plain, {"case": case.name, "variant": variant})
     wall = time.perf_counter() - t0
@@ -48,7 +48,7 @@ def run_case(client: Client, case: BenchCase, shape: Shape, variant: str, *, see
     rel_err = abs_err / np.maximum(np.abs(want), 1e-12)
     elements = int(np.prod(shape))
     max_abs, max_rel = float(abs_err.max(initial=0.0)), float(rel_err.max(initial=0.0))
-    err = max_rel if case.error_kind == "rel" else max_abs
+    err, tolerance = case.error(got, want), case.tolerance_for(variant)
     return {
         "protocol": case.name,
         "variant": variant,
@@ -69,9 +69,49 @@ def run_case(client: Client, case: BenchCase, shape: Shape, variant: str, *, see
         "max_abs_err": max_abs,
         "max_rel_err": max_rel,
         "error_kind": case.error_kind,
-        "tolerance": case.tolerance,
-        "within_tolerance": bool(err <= case.tolerance),
+        "error": err,
+        "tolerance": tolerance,
+        "within_tolerance": bool(err <= tolerance),
     }
+
+
+def run_repeated(client: Client, case: BenchCase, shape: Shape, variant: str, repeat: int = 1) -> dict[str, Any]:
+    """``run_case`` ``repeat`` times (fresh inputs each time) folded into one record."""
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
+    return aggregate([run_case(client, case, shape, variant, seed=i) for i in range(repeat)])
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One record from repeated runs: median time (with min/max), worst error, all bytes of
+    the first run (counts do not depend on the data)."""
+    rec = dict(runs[0])
+    times = [r["time_s"] for r in runs]
+    rec.update(
+        repeat=len(runs),
+        time_s=float(np.median(times)),
+        time_min_s=min(times),
+        time_max_s=max(times),
+        job_wall_s=float(np.median([r["job_wall_s"] for r in runs])),
+        max_abs_err=max(r["max_abs_err"] for r in runs),
+        max_rel_err=max(r["max_rel_err"] for r in runs),
+        error=max(r["error"] for r in runs),
+        within_tolerance=all(r["within_tolerance"] for r in runs),
+    )
+    return rec
+
+
+def plan(cases: list[BenchCase], variants: list[str] | None) -> list[tuple[BenchCase, str]]:
+    """The (case, variant) pairs to run: each case's variants among ``variants`` (None: all of
+    them); a case that has none of the requested variants is an error."""
+    out = []
+    for case in cases:
+        chosen = [v for v in variants if v in case.variants] if variants else list(case.variants)
+        if not chosen:
+            raise ValueError(f"{case.name} has no variant {' or '.join(map(repr, variants or []))}; "
+                             f"known: {', '.join(case.variants)}")
+        out += [(case, v) for v in chosen]
+    return out
 
 
 def run_all(
@@ -80,18 +120,16 @@ def run_all(
     shapes: list[Shape],
     variants: list[str] | None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    repeat: int = 1,
 ) -> list[dict[str, Any]]:
-    """Every case x shape x variant (``variants`` None: all of each case's variants)."""
+    """Every case x shape x variant, each ``repeat`` times."""
     records = []
-    for case in cases:
-        for variant in variants or list(case.variants):
-            if variant not in case.variants:
-                raise ValueError(f"{case.name} has no variant {variant!r}; known: {', '.join(case.variants)}")
-            for shape in shapes:
-                rec = run_case(client, case, shape, variant)
-                records.append(rec)
-                if on_record is not None:
-                    on_record(rec)
+    for case, variant in plan(cases, variants):
+        for shape in shapes:
+            rec = run_repeated(client, case, shape, variant, repeat)
+            records.append(rec)
+            if on_record is not None:
+                on_record(rec)
     return records
 
 

@@ -1,107 +1,312 @@
-"""``spp bench``: protocols on chosen shapes over the three real servers, plus the speed check."""
+"""``spp bench``: protocols on chosen shapes over the three real servers, on loopback or an
+emulated LAN, with the cost model, the paper's Table 1 beside ours, tables and plots."""
 
 from __future__ import annotations
 
 import json
-import os
-import platform
+import signal
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import SppError
 from ..server import cluster as cl
 from .console import console as make_console
 
+NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
+
 
 @click.command("bench")
-@click.option("--protocols", default=None, metavar="NAME[,NAME...]",
-              help="Benchmark cases to run [default: matmul]; see --list.")
+@click.option("--protocols", default=None, metavar="NAME[,NAME...]|all",
+              help="Benchmark cases to run [default: matmul]; 'all' for every case; see --list.")
 @click.option("--dims", default="64x16,128x128,576x20", show_default=True, metavar="MxN[,MxN...]",
               help="Input shapes (Table 1 of the S++ paper by default).")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
               help="Only this variant (repeatable) [default: every variant of each case].")
+@click.option("--net", type=click.Choice(NET_CHOICES), default="loopback", show_default=True,
+              help="loopback: local processes on 127.0.0.1; lan (10 ms RTT, 50 Mbit/s unless overridden), "
+                   "paper-lan (12 ms, 9.2 up / 40 down Mbit/s), lan-1g (0.2 ms, 1 Gbit/s): each server "
+                   "and the client in its own network namespace (needs root).")
+@click.option("--rtt-ms", type=float, default=None, help="Round-trip time of the emulated LAN.")
+@click.option("--mbit", type=float, default=None, help="Rate limit (up and down, per host) in Mbit/s.")
+@click.option("--check-net", is_flag=True,
+              help="Probe the emulated link first (ping-pong, bulk); fail unless delay and rate are within 20%.")
+@click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Runs per case and shape: time is the median, with min and max.")
+@click.option("--predict", "predict_net", type=click.Choice(NET_CHOICES[1:]), default=None,
+              help="Cost model for this network instead of the run's own (rounds x delay + bytes/rate + compute).")
+@click.option("--compute-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Loopback --json output giving each case's compute time for the model on an emulated net "
+                   "[default: measure it with a loopback run first].")
+@click.option("--no-model", is_flag=True, help="Skip the cost model (and its loopback run).")
+@click.option("--compare-paper", is_flag=True, help="Print our time and MB beside the S++ paper's Table 1.")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table of the records (for docs).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw bytes/element and time, ours vs the paper, as grouped log-scale bars (PNG).")
+@click.option("--from-json", "from_json", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Report on saved --json output (repeatable; records joined) instead of running.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the records (and the speed check) to this JSON file.")
+              help="Write the records to this JSON file ('-': stdout); no progress display.")
 @click.option("--matmul-speed", is_flag=True,
-              help="Time a secure 128x784 @ 784x128 product against plain numpy uint64.")
+              help="Time a secure 128x784 @ 784x128 product against plain numpy uint64 (loopback).")
 @click.option("--list", "list_cases", is_flag=True, help="List the benchmark cases and exit.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Use this (running) cluster instead of a local one.")
+              default=None, help="Use this (running) cluster instead of a local one (loopback).")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local cluster run dir [$SPP_RUN_DIR or ./run/cluster]; one is started there if none runs.")
-def bench(protocols: str | None, dims: str, variants: tuple[str, ...], json_path: Path | None,
+def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str, rtt_ms: float | None,
+          mbit: float | None, check_net: bool, repeat: int, predict_net: str | None, compute_from: Path | None,
+          no_model: bool, compare_paper: bool, markdown: bool, plot_path: Path | None,
+          from_json: tuple[Path, ...], json_path: Path | None,
           matmul_speed: bool, list_cases: bool, config_path: Path | None, run_dir: Path | None) -> None:
     """Run benchmark cases over the three server processes: time, bytes, rounds, error."""
+    from ..bench.lan import describe, net_shape
+    from ..bench.records import annotate, machine_info
     from ..bench.registry import ALL_CASES, get_case
-    from ..bench.runner import matmul_speed as speed_check
-    from ..bench.runner import parse_dims, run_all
-    from ..client import Client
+    from ..bench.runner import parse_dims, plan
 
+    quiet = json_path is not None  # no progress display; tables still print unless --json -
     console = make_console()
+    if quiet and str(json_path) == "-":
+        console.file = sys.stderr
     if list_cases:
         for name, case in sorted(ALL_CASES.items()):
             console.print(f"{name:12s} variants: {', '.join(case.variants):22s} {case.description}")
         return
     try:
-        names = [] if protocols is None and matmul_speed else (protocols or "matmul").split(",")
-        cases = [get_case(n.strip()) for n in names if n.strip()]
+        if protocols == "all":  # every case that has one of the requested variants
+            names = sorted(n for n, c in ALL_CASES.items() if not variants or set(variants) & set(c.variants))
+        else:
+            names = [] if protocols is None and matmul_speed else (protocols or "matmul").split(",")
+        jobs = plan([get_case(n.strip()) for n in names if n.strip()], list(variants) or None)
         shapes = parse_dims(dims)
+        shape = net_shape(net, rtt_ms, mbit)
+        model_name = predict_net or net
+        model_shape = net_shape(model_name) if predict_net else shape
     except (KeyError, ValueError) as exc:
         raise click.UsageError(str(exc.args[0] if exc.args else exc)) from None
+    if from_json:
+        _report_saved(list(from_json), console, compare_paper, markdown, plot_path)
+        return
+    if check_net and shape is None:
+        raise click.UsageError("--check-net needs an emulated network (--net lan, paper-lan or lan-1g)")
+    if matmul_speed and shape is not None:
+        raise click.UsageError("--matmul-speed runs on loopback only")
+    net_doc = describe(net, shape)
+    machine = machine_info()
     records: list[dict] = []
-    speed = None
+    speed = probe = None
+    compute: dict | None = None
     try:
-        with cl.cluster_for(config_path, run_dir or cl.default_run_dir(), echo=console.print) as cfg:
-            with Client(cfg) as client:
-                client.connect()
-                if cases:
-                    total = sum(len(variants or c.variants) for c in cases) * len(shapes)
-                    with console.status(f"running {total} benchmark(s)...") as st:
-                        def progress(rec: dict) -> None:
-                            st.update(f"{len(records) + 1}/{total} done: {rec['protocol']} "
-                                      f"{rec['variant']} {rec['dim']}")
-                            records.append(rec)
-                        run_all(client, cases, shapes, list(variants) or None, on_record=progress)
-                    console.print(_table(records))
-                if matmul_speed:
-                    with console.status("timing the secure 128x784 @ 784x128 product..."):
-                        speed = speed_check(client)
-                    console.print(_speed_text(speed))
+        if shape is None:
+            records, speed = _run_loopback(jobs, shapes, repeat, matmul_speed, config_path, run_dir,
+                                           console, quiet)
+        else:
+            if not no_model:
+                compute = _compute_times(jobs, shapes, repeat, compute_from, run_dir, console, quiet)
+            records, probe = _run_lan(shape, net, jobs, shapes, repeat, check_net, console, quiet)
     except SppError as exc:
         raise click.ClickException(str(exc)) from None
+    annotate(records, net_doc, model_net=describe(model_name, model_shape), model_shape=model_shape,
+             compute={} if no_model else compute, machine=machine)
+    to_stdout = str(json_path) == "-"
+    _report(records, net_doc, probe, speed, console, to_stdout, compare_paper, markdown, to_stdout)
+    if plot_path is not None:
+        from ..bench.plot import plot_vs_paper
+
+        try:
+            n = plot_vs_paper(records, plot_path, title=f"ours ({net}) vs the S++ paper (Table 1, its LAN)")
+        except SppError as exc:
+            raise click.ClickException(str(exc)) from None
+        console.print(f"wrote {plot_path} ({n} groups)")
     if json_path is not None:
-        doc = {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
-            "cluster": cfg.source,
-            "records": records,
-            "matmul_speed": speed,
-        }
-        json_path.write_text(json.dumps(doc, indent=1))
-        console.print(f"wrote {json_path}")
+        doc = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(["spp", *sys.argv[1:]]),
+               "net": net_doc, "machine": machine, "net_check": probe.to_dict() if probe else None,
+               "records": records, "matmul_speed": speed}
+        text = json.dumps(doc, indent=1)
+        if str(json_path) == "-":
+            click.echo(text)
+        else:
+            json_path.write_text(text)
+    failures = []
+    if probe is not None and not probe.ok:
+        failures.append("the emulated network missed what was asked (" + probe.text() + ")")
     bad = [r for r in records if not r["within_tolerance"]]
     if bad:
-        raise click.ClickException(
-            "accuracy bar missed by " + ", ".join(f"{r['protocol']}/{r['variant']}/{r['dim']}" for r in bad)
-        )
+        failures.append("accuracy bar missed by " + ", ".join(f"{r['protocol']}/{r['variant']}/{r['dim']}" for r in bad))
+    if failures:
+        raise click.ClickException("; ".join(failures))
 
 
-def _table(records: list[dict]) -> Table:
-    table = Table(title="Benchmarks over three server processes (CURVE ZeroMQ)", title_justify="left")
-    for col, just in (("protocol", "left"), ("variant", "left"), ("dim", "left"), ("time ms", "right"),
-                      ("MB", "right"), ("B/elem", "right"), ("offline MB", "right"), ("rounds", "right"),
-                      ("max abs err", "right"), ("max rel err", "right"), ("ok", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+# -- running ----------------------------------------------------------------------------------------
+@contextmanager
+def _progress(total: int, label: str, console, quiet: bool) -> Iterator[Callable[[dict], None]]:
+    """A progress bar (nothing when quiet); yields the per-record callback."""
+    if quiet:
+        yield lambda rec: None
+        return
+    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*cols, console=console, transient=True) as prog:
+        task = prog.add_task(label, total=total)
+
+        def step(rec: dict) -> None:
+            prog.update(task, advance=1, description=f"{label}: {rec['protocol']} {rec['variant']} {rec['dim']}")
+
+        yield step
+
+
+def _run_loopback(jobs, shapes, repeat, matmul_speed, config_path, run_dir, console, quiet):
+    from ..bench.runner import matmul_speed as speed_check
+    from ..bench.runner import run_repeated
+    from ..client import Client
+
+    records: list[dict] = []
+    speed = None
+    echo = (lambda s: None) if quiet else console.print
+    with cl.cluster_for(config_path, run_dir or cl.default_run_dir(), echo=echo) as cfg, Client(cfg) as client:
+        client.connect()
+        with _progress(len(jobs) * len(shapes), "loopback", console, quiet) as step:
+            for case, variant in jobs:
+                for s in shapes:
+                    rec = run_repeated(client, case, s, variant, repeat)
+                    records.append(rec)
+                    step(rec)
+        if matmul_speed:
+            speed = speed_check(client)
+    return records, speed
+
+
+def _compute_times(jobs, shapes, repeat, compute_from, run_dir, console, quiet) -> dict:
+    """Each case's loopback time (the model's compute term), from a file or a loopback run."""
+    from ..bench.records import key
+
+    if compute_from is not None:
+        try:
+            recs = json.loads(compute_from.read_text())["records"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SppError(f"{compute_from}: not a `spp bench --json` file ({exc})") from None
+        if any(r.get("net", {}).get("name", "loopback") != "loopback" for r in recs):
+            raise SppError(f"{compute_from}: --compute-from needs a loopback run")
+    else:
+        if not quiet:
+            console.print("measuring compute times on loopback first (the cost model's compute term; "
+                          "skip with --no-model or reuse with --compute-from)")
+        recs, _ = _run_loopback(jobs, shapes, repeat, False, None, run_dir, console, quiet)
+    return {key(r): r["time_s"] for r in recs}
+
+
+def _run_lan(shape, net, jobs, shapes, repeat, check, console, quiet):
+    from ..bench.lan import run_on_lan
+
+    pairs = [(c.name, v) for c, v in jobs]
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the namespaces are always removed.
+    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with _progress(len(pairs) * len(shapes), net, console, quiet) as step:
+            return run_on_lan(shape, pairs, shapes, repeat=repeat, check=check, on_record=step)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+# -- reporting --------------------------------------------------------------------------------------
+def _report_saved(paths: list[Path], console, compare_paper: bool, markdown: bool, plot_path: Path | None) -> None:
+    """Tables, Markdown and plot from saved ``--json`` files, without running anything."""
+    records: list[dict] = []
+    for path in paths:
+        try:
+            records += json.loads(path.read_text())["records"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise click.ClickException(f"{path}: not a `spp bench --json` file ({exc})") from None
+    from ..bench.records import remodel
+
+    remodel(records)
+    nets = sorted({r.get("net", {}).get("name", "?") for r in records})
+    net_doc = records[0]["net"] if records and len(nets) == 1 else {"name": "+".join(nets), "rtt_ms": None}
+    tables = not markdown  # with --markdown only the Markdown (and the ratio summary) is printed
+    _report(records, net_doc, None, None, console, not tables, compare_paper, markdown, False)
+    if plot_path is not None:
+        from ..bench.plot import plot_vs_paper
+
+        try:
+            n = plot_vs_paper(records, plot_path, title=f"ours ({'+'.join(nets)}) vs the S++ paper (Table 1, its LAN)")
+        except SppError as exc:
+            raise click.ClickException(str(exc)) from None
+        console.print(f"wrote {plot_path} ({n} groups)")
+
+
+def _report(records, net_doc, probe, speed, console, quiet, compare_paper, markdown, json_stdout) -> None:
+    from ..bench.paper import compare, summary
+    from ..bench.paper import markdown as md
+
+    if probe is not None:
+        click.echo(probe.text(), err=json_stdout)
+    if not quiet and records:
+        console.print(_table(records, net_doc))
+    if compare_paper and records:
+        rows = compare(records)
+        if not quiet:
+            console.print(_paper_table(rows))
+        if rows:
+            click.echo(summary(rows), err=json_stdout)
+    if markdown and records:
+        click.echo(md(records, with_paper=compare_paper), err=json_stdout)
+    if speed is not None and not quiet:
+        console.print(_speed_text(speed))
+
+
+def _net_title(net: dict) -> str:
+    if net["rtt_ms"] is None:
+        return "loopback"
+    return f"{net['name']}: RTT {net['rtt_ms']:g} ms, {net['up_mbit']:g} up / {net['down_mbit']:g} down Mbit/s per host"
+
+
+def _table(records: list[dict], net: dict) -> Table:
+    table = Table(title=f"Benchmarks over three server processes (CURVE ZeroMQ), {_net_title(net)}",
+                  title_justify="left")
+    has_model = any("model_s" in r for r in records)
+    cols = ["protocol", "variant", "dim", "time ms", "MB", "B/elem", "offline MB", "rounds"]
+    if has_model:
+        model_net = next(r["model_net"]["name"] for r in records if "model_s" in r)
+        cols += [f"model ms ({model_net})", "lat+xfer+cpu ms"]
+    cols += ["max abs err", "ok"]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("protocol", "variant", "dim", "ok") else "right")
     for r in records:
-        table.add_row(
-            r["protocol"], r["variant"], r["dim"], f"{1000 * r['time_s']:.1f}",
-            f"{r['bytes_total'] / 1e6:.3f}", f"{r['bytes_per_element']:.1f}",
-            f"{r['offline_bytes'] / 1e6:.3f}", str(r["rounds"]), f"{r['max_abs_err']:.2e}",
-            f"{r['max_rel_err']:.2e}", "yes" if r["within_tolerance"] else "NO",
-        )
+        t = f"{1000 * r['time_s']:.1f}"
+        if r.get("repeat", 1) > 1:
+            t += f" ({1000 * r['time_min_s']:.1f}-{1000 * r['time_max_s']:.1f})"
+        row = [r["protocol"], r["variant"], r["dim"], t, f"{r['bytes_total'] / 1e6:.3f}",
+               f"{r['bytes_per_element']:.1f}", f"{r['offline_bytes'] / 1e6:.3f}", str(r["rounds"])]
+        if has_model:
+            if "model_s" in r:
+                parts = (r["model_latency_s"], r["model_transfer_s"], r["model_compute_s"])
+                row += [f"{1000 * r['model_s']:.1f}", "+".join(f"{1000 * x:.0f}" for x in parts)]
+            else:
+                row += ["-", "-"]
+        row += [f"{r['max_abs_err']:.2e}", "yes" if r["within_tolerance"] else "NO"]
+        table.add_row(*row)
+    return table
+
+
+def _paper_table(rows: list[dict]) -> Table:
+    table = Table(title="Ours vs the S++ paper's Table 1 (its LAN: 12 ms, 9.2/40 Mbit/s; C++); ratio = ours/paper",
+                  title_justify="left")
+    for col in ("protocol", "variant", "dim", "time s", "paper s", "time ratio", "MB", "paper MB", "MB ratio"):
+        table.add_column(col, justify="left" if col in ("protocol", "variant", "dim") else "right")
+    for r in rows:
+        table.add_row(r["protocol"], r["variant"], r["dim"], f"{r['time_s']:.3f}", f"{r['paper_time_s']:.3f}",
+                      f"{r['time_ratio']:.3g}", f"{r['mb']:.3f}", f"{r['paper_mb']:.3f}", f"{r['mb_ratio']:.3g}")
     return table
 
 

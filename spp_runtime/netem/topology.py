@@ -62,10 +62,16 @@ def _run(*argv: str) -> None:
         raise NetnsUnavailable(f"'{' '.join(argv)}' failed: {proc.stderr.strip()}")
 
 
+def tbf_burst_bytes(mbit: float) -> int:
+    """The token bucket depth we give tbf at ``mbit``: 4 ms of data, at least 96 KiB (it must
+    hold a 64 KiB GSO super-packet or tbf drops it). A transfer this small passes unshaped."""
+    return max(int(mbit * 1e6 / 8 * 0.004), 96 * 1024)
+
+
 def _tbf(ns: str, dev: str, mbit: float) -> None:
     rate_bps = mbit * 1e6
-    # burst must hold a GSO super-packet (64 KiB) or tbf drops it; queue up to 2 s of data.
-    burst = max(int(rate_bps / 8 * 0.004), 96 * 1024)
+    # queue up to 2 s of data.
+    burst = tbf_burst_bytes(mbit)
     limit = max(int(rate_bps / 8 * 2.0), 4 * burst)
     _run("ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
          "rate", f"{int(rate_bps)}bit", "burst", str(burst), "limit", str(limit))
