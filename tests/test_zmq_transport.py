@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import msgpack
@@ -186,3 +187,45 @@ def test_sender_identity_comes_from_the_key_not_the_message(keydir):
     finally:
         zctx.destroy(linger=0)
         t0.close()
+
+
+_DRIVER = """
+import sys, time
+from spp_runtime.engine.remote import ZmqParties
+
+def long_program(ctx):
+    time.sleep(120)
+
+if __name__ == "__main__":
+    with ZmqParties() as parties:
+        print(" ".join(map(str, parties.pids)), flush=True)
+        parties.run(long_program, timeout=300.0)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to see the party processes")
+def test_party_processes_die_with_a_killed_driver(tmp_path):
+    # A test run or script killed with SIGKILL must not leave its three parties computing.
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in driver.stdout.readline().split()]
+        assert len(pids) == 3 and all(_alive(p) for p in pids)
+        time.sleep(0.5)  # inside long_program now
+        driver.kill()
+        driver.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), "party processes outlived their driver"
+    finally:
+        driver.kill()

@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import traceback
@@ -46,7 +47,9 @@ class _PartySpec:
 class ZmqParties:
     """Three long-lived party processes connected over CURVE ZeroMQ (for tests and benches).
 
-    Use as a context manager or call :meth:`close`. Not thread-safe: one run at a time.
+    Use as a context manager or call :meth:`close`. Not thread-safe: one run at a time. On
+    Linux the party processes are killed when the thread that started them ends (so a killed
+    driver leaves none behind): start and use them from one thread.
     """
 
     def __init__(self, *, heartbeat_s: float = 0.5, heartbeat_timeout_s: float = 2.0) -> None:
@@ -206,8 +209,20 @@ def free_ports(n: int = 3) -> Any:
             s.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent dies (a killed test run or
+    script must not leave party processes computing); elsewhere the pipe's EOF ends it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _worker(spec: _PartySpec, conn: Any) -> None:
     """One party process: connect, then run programs until told to stop."""
+    _die_with_parent()
     from ..keys import load_pair, load_public, public_path, secret_path
     from ..transport.zmq_common import ZmqOptions
     from ..transport.zmq_transport import PeerAddress, ZmqTransport
