@@ -25,7 +25,7 @@ upload() {  # NAME IMAGES LABELS (skipped when the servers already hold NAME)
   if $spp datasets show "$1" >/dev/null 2>&1; then
     echo "dataset $1 is already stored; not uploading it again"
   else
-    $spp upload --dataset "$1" --labels "$3" --scale 0.00392156862745098 "$2"
+    $spp upload --dataset "$1" --labels "$3" --scale 1/255 "$2"
   fi
 }
 upload mnist-train "$MNIST/train-images-idx3-ubyte.gz" "$MNIST/train-labels-idx1-ubyte.gz"
