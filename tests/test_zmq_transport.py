@@ -229,3 +229,50 @@ def test_party_processes_die_with_a_killed_driver(tmp_path):
         assert not any(_alive(p) for p in pids), "party processes outlived their driver"
     finally:
         driver.kill()
+
+
+# -- flow control ---------------------------------------------------------------------------------
+_MB = 1 << 20
+
+
+def _helper_runs_ahead(ctx, n, pause_s):
+    """P2 deals n 1-MB messages to P1, which starts consuming only after pause_s."""
+    if ctx.party == 2:
+        for i in range(n):
+            ctx.send(1, np.full(_MB // 8, i, dtype=np.uint64), offline=True)
+        return time.monotonic()
+    if ctx.party == 1:
+        time.sleep(pause_s)
+        started = time.monotonic()
+        got = [int(ctx.recv(2, expect=[((_MB // 8,), np.uint64)])[0][0]) for _ in range(n)]
+        return started, got
+    return None
+
+
+def _big_exchanges(ctx, n, elements):
+    if ctx.party == 2:
+        return None
+    peer = 1 - ctx.party
+    total = 0
+    for i in range(n):
+        (got,) = ctx.exchange(peer, np.full(elements, i + ctx.party, dtype=np.uint64))
+        total += int(got[0])
+    return total
+
+
+def test_flow_control_holds_the_helper_back_until_the_receiver_consumes():
+    # Without flow control P2 would have sent everything (and P1 buffered 40 MB) long before
+    # P1 started reading; with a 4 MB window it can be at most ~4 MB ahead.
+    with ZmqParties(flow_window_bytes=4 * _MB) as parties:
+        run = parties.run(_helper_runs_ahead, 40, 1.5, timeout=60.0)
+        p2_done = run.outputs[2]
+        p1_started, got = run.outputs[1]
+        assert got == list(range(40))  # in order, nothing lost
+        assert p2_done >= p1_started, "the helper finished dealing before P1 consumed anything"
+
+
+def test_flow_control_never_deadlocks_exchanges_larger_than_the_window():
+    with ZmqParties(flow_window_bytes=1 * _MB) as parties:
+        run = parties.run(_big_exchanges, 6, 3 * _MB // 8, timeout=60.0)
+        assert run.outputs[0] == sum(i + 1 for i in range(6))
+        assert run.outputs[1] == sum(range(6))

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from .. import PARTY_NAMES
 from ..encoding import FixedPoint
 from ..errors import PeerFailed, SppError
+from ..transport.zmq_common import ZmqOptions
 from .local import LocalRun
 from .stats import CallRecord, merge_records
 
@@ -42,6 +43,7 @@ class _PartySpec:
     ports: tuple[int, int, int]
     heartbeat_s: float
     heartbeat_timeout_s: float
+    flow_window_bytes: int
 
 
 class ZmqParties:
@@ -52,7 +54,10 @@ class ZmqParties:
     driver leaves none behind): start and use them from one thread.
     """
 
-    def __init__(self, *, heartbeat_s: float = 0.5, heartbeat_timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, *, heartbeat_s: float = 0.5, heartbeat_timeout_s: float = 2.0,
+        flow_window_bytes: int = ZmqOptions.flow_window_bytes,
+    ) -> None:
         from ..keys import generate
 
         self._tmp = tempfile.mkdtemp(prefix="spp-zmq-")
@@ -65,7 +70,7 @@ class ZmqParties:
         self._procs = []
         try:
             for p in range(3):
-                spec = _PartySpec(p, self._tmp, self.ports, heartbeat_s, heartbeat_timeout_s)
+                spec = _PartySpec(p, self._tmp, self.ports, heartbeat_s, heartbeat_timeout_s, flow_window_bytes)
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(target=_worker, args=(spec, child), name=f"spp-{PARTY_NAMES[p]}", daemon=True)
                 proc.start()
@@ -224,7 +229,6 @@ def _worker(spec: _PartySpec, conn: Any) -> None:
     """One party process: connect, then run programs until told to stop."""
     _die_with_parent()
     from ..keys import load_pair, load_public, public_path, secret_path
-    from ..transport.zmq_common import ZmqOptions
     from ..transport.zmq_transport import PeerAddress, ZmqTransport
     from .session import run_in_session
 
@@ -234,7 +238,8 @@ def _worker(spec: _PartySpec, conn: Any) -> None:
         for q in range(3)
         if q != spec.party
     }
-    opts = ZmqOptions(heartbeat_s=spec.heartbeat_s, heartbeat_timeout_s=spec.heartbeat_timeout_s)
+    opts = ZmqOptions(heartbeat_s=spec.heartbeat_s, heartbeat_timeout_s=spec.heartbeat_timeout_s,
+                      flow_window_bytes=spec.flow_window_bytes)
     try:
         transport = ZmqTransport(
             spec.party, load_pair(secret_path(key_dir, PARTY_NAMES[spec.party])),

@@ -33,6 +33,9 @@ class ZmqOptions:
     heartbeat_timeout_s: float = 2.0
     max_message_bytes: int = 1 << 31
     linger_s: float = 2.0
+    # Flow control: a party stops sending to a peer while more than this many bytes it sent
+    # in the current run are not yet consumed by that peer (bounds the helper's lead).
+    flow_window_bytes: int = 128 << 20
 
 
 def configure(sock: zmq.Socket, opts: ZmqOptions) -> None:

@@ -16,6 +16,15 @@ afterwards). Control messages between servers are one msgpack frame ``{"ctl": ki
 ``hello`` (sent on every new connection), ``abort`` (a party gave up a session) and server
 commands passed up to the caller.
 
+Flow control: inside a session each party counts the bytes it sent to each peer and the
+bytes it consumed (received by the protocol, not just buffered) from each; a receiver reports
+its consumed count with a ``credit`` control message every quarter window, and a sender waits
+while more than ``options.flow_window_bytes`` it sent are unconfirmed. The helper deals
+without ever waiting for P0 or P1, so without this it runs ahead and a whole training job's
+dealt randomness piles up in the primaries' memory. Waiting cannot deadlock: a receiver that
+waits for a message has consumed all earlier ones, and its unreported bytes stay below a
+quarter window.
+
 Sessions: a run (job) has a session id; messages are routed by the session in their header.
 Messages of a session not yet begun wait; messages of a finished one are dropped. Inside a
 session, a lost connection to either peer or an ``abort`` from either makes every receive
@@ -139,6 +148,10 @@ class ZmqTransport(Transport):
         self._closed: OrderedDict[bytes, None] = OrderedDict()
         self._aborts: dict[bytes, tuple[int, str, str]] = {}
         self._events: deque = deque()
+        self._sent = {p: 0 for p in peers}  # flow control, per session (see the module doc)
+        self._credit = {p: 0 for p in peers}
+        self._consumed = {p: 0 for p in peers}
+        self._reported = {p: 0 for p in peers}
 
     # -- connection state -------------------------------------------------------------------
     def connected(self, peer: int) -> bool:
@@ -201,6 +214,7 @@ class ZmqTransport(Transport):
         buffered = self._pending.pop(session, {})
         for p in self._links:
             self._inbox[p] = buffered.get(p, deque())
+            self._sent[p] = self._credit[p] = self._consumed[p] = self._reported[p] = 0
 
     def end_session(self) -> None:
         """Finish the current session; its late messages are dropped from now on."""
@@ -232,6 +246,11 @@ class ZmqTransport(Transport):
     # -- Transport interface ---------------------------------------------------------------------
     def send_frames(self, peer: int, frames: Sequence) -> None:
         self._raise_if_broken()
+        if self._session is not None:
+            while self._sent[peer] - self._credit[peer] > self.options.flow_window_bytes:
+                self._pump(0.5)  # the peer is alive (heartbeats) but has not caught up yet
+                self._raise_if_broken()
+            self._sent[peer] += _nbytes(frames)
         self._dealers[peer].send_multipart(frames, copy=False)
 
     def recv_frames(self, peer: int, timeout: float) -> Sequence:
@@ -241,7 +260,12 @@ class ZmqTransport(Transport):
         while True:
             self._raise_if_broken()
             if self._inbox[peer]:
-                return self._inbox[peer].popleft()
+                frames = self._inbox[peer].popleft()
+                self._consumed[peer] += _nbytes(frames)
+                if self._consumed[peer] - self._reported[peer] >= self.options.flow_window_bytes // 4:
+                    self._reported[peer] = self._consumed[peer]
+                    self._send_control(peer, {"ctl": "credit", "s": self._session, "n": self._consumed[peer]})
+                return frames
             left = deadline - time.monotonic()
             if left <= 0:
                 raise PeerTimeout(f"no message within {timeout:g} s", PARTY_NAMES[peer])
@@ -370,10 +394,18 @@ class ZmqTransport(Transport):
                 self._aborts.setdefault(msg["s"], (p, reason, str(msg.get("origin"))))
                 while len(self._aborts) > _MAX_CLOSED_SESSIONS:
                     self._aborts.pop(next(iter(self._aborts)))
+        elif kind == "credit":
+            if msg.get("s") == self._session and isinstance(msg.get("n"), int):
+                self._credit[p] = max(self._credit[p], msg["n"])
         elif kind == "cmd" and isinstance(msg.get("body"), dict):
             self._events.append(PeerControl(p, msg["body"]))
         else:
             log.warning("ignored an unknown control message from %s", PARTY_NAMES[p])
+
+
+def _nbytes(frames: Sequence) -> int:
+    """Bytes in a message's frames (zmq.Frame, bytes or arrays)."""
+    return sum(memoryview(f).nbytes for f in frames)
 
 
 def _peek(frame: Any) -> dict | None:
