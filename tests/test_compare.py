@@ -10,6 +10,7 @@ from helpers import edge_values, inputs
 from spp_runtime.encoding import FixedPoint
 from spp_runtime.protocols import compare, securenn
 from spp_runtime.protocols.basic import reveal
+from spp_runtime.protocols.opened_compare import less_than_public, msb_opened, open_masked
 from spp_runtime.tensor import SharedTensor
 
 FXP = FixedPoint()
@@ -255,3 +256,48 @@ def _ring_bit_select(ctx):
 
 def test_select_with_a_ring_bit(run3):
     assert np.array_equal(run3(_ring_bit_select).outputs[0], [3.0, 6.0])
+
+
+# -- comparisons with public thresholds after one masked opening ----------------------------
+def _public_thresholds(ctx, x, thresholds):
+    _, bits = less_than_public(inputs(ctx, x), thresholds)
+    return bits.reveal()
+
+
+def test_less_than_public_exact_on_edge_values_and_thresholds(run_any, rng):
+    ts = [16.0, -16.0, 0.0, 2.0**-16, 1000.5]
+    around = np.concatenate([t + np.array([-2**-16, 0, 2**-16]) for t in ts])
+    x = np.concatenate([edge_values(), around, rng.normal(size=500) * 100, rng.uniform(-1, 1, 200) * 2.0**46])
+    got = run_any(partial(_public_thresholds, x=x, thresholds=ts)).outputs[0]
+    xq = q(x)
+    assert got.shape == (len(ts), x.size)
+    for row, t in zip(got, ts):
+        exact = np.abs(xq - t) < 2.0**47  # |x - t| < 2^63 ring units, as for less_than_bits
+        assert exact.sum() > x.size - 3
+        assert np.array_equal(row[exact], (xq[exact] < t).astype(np.uint8))
+
+
+def _public_raw(ctx, raw, offsets):
+    opened = open_masked(inputs(ctx, raw, encoded=True))
+    return msb_opened(opened, offsets).reveal()
+
+
+def test_msb_opened_is_exact_for_every_ring_element(run3, rng):
+    raw = rng.integers(0, 2**64, size=4000, dtype=np.uint64)
+    raw[:10] = [0, 1, 2, 2**62, 2**63 - 2, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1]
+    offsets = [0, 1, -1, 2**62, -(2**63)]
+    got = run3(partial(_public_raw, raw=raw, offsets=offsets)).outputs[0]
+    for row, c in zip(got, offsets):
+        shifted = raw + np.array(c, dtype=np.int64).view(np.uint64)
+        assert np.array_equal(row, (shifted >> np.uint64(63)).astype(np.uint8))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_less_than_public_costs_as_documented(run3, rng, k):
+    x = rng.normal(size=N) * 10
+    run = run3(partial(_public_thresholds, x=x, thresholds=[float(i) for i in range(k)]))
+    (st,) = run.top("less_than_public")
+    assert st.rounds == 6
+    assert st.bytes_per_link["p0->p1"] == st.bytes_per_link["p1->p0"] == N * (8 + 55 * k / 8)
+    assert st.offline_bytes == N * (148 + 35 * k) / 8
+    assert st.bytes_total / N == 34.5 + 18.125 * k < 71.875 * k

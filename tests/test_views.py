@@ -23,7 +23,8 @@ import pytest
 
 from helpers import chi2_uniform, inputs, ks_uniform, recorder, ring_to_unit
 from spp_runtime.engine.local import run_local
-from spp_runtime.protocols import compare
+from spp_runtime.protocols import activations, compare, exponential
+from spp_runtime.protocols.opened_compare import less_than_public
 from spp_runtime.protocols.securenn import P
 
 N = 4096
@@ -96,7 +97,25 @@ def _equal_to_one(t, variant):
     return compare.equal(t, 1.0)
 
 
-@pytest.mark.parametrize("fn", [compare.drelu, compare.relu, compare.msb, _equal_to_one])
+def _outside_16(t, variant):
+    return less_than_public(t, [16.0, -16.0])
+
+
+def _exp(t, variant):
+    return exponential.exp(t)
+
+
+def _exp_nonpositive(t, variant):
+    return exponential.exp_nonpositive(t)
+
+
+def _sigmoid(t, variant):
+    return activations.sigmoid(t)
+
+
+@pytest.mark.parametrize(
+    "fn", [compare.drelu, compare.relu, compare.msb, _equal_to_one, _outside_16, _exp, _exp_nonpositive, _sigmoid]
+)
 def test_default_views_are_uniform_and_sign_independent(rng, fn):
     mags = rng.uniform(2.0**-10, 1000, size=N)
     views = {s: _run(fn, s * mags, "default") for s in (1, -1)}

@@ -1,26 +1,31 @@
 """Exponentiation: ours ("default"), exp on (-inf, 0] for softmax, and the paper's ("spp").
 
-Default ``exp``: e^x = (e^(x/16))^16. The core e^u on u in [-1, 1] is a 6-harmonic series
-(relative error 2e-5, one round) kept with 19 fractional bits; four squarings follow, each
-holding as many fractional bits as its raw product allows while staying below 2^42 (where
-SecureNN's local truncation fails with probability below 2^-21): 19 -> 18 -> 15 -> 16; the
-last, whose product reaches 2^55, uses exact truncation (:mod:`.truncation`). Inputs
-outside [-16, 16] saturate: 0 below -16, e^16 above, decided by one batched comparison and
-applied by one batched select.
+Default ``exp``: one masked opening ``M = x + R`` (:func:`~.opened_compare.open_masked`)
+serves both the range tests and the value. The tests ``x < 16`` and ``x < -16`` are
+:func:`~.opened_compare.msb_opened` on M (helper-dealt leaves, two 21-group trees); the
+value is :func:`~.exp_lookup.exp_lookup`: e^x = sum_j v_j c_j(M) with 8 helper-dealt
+values v_j = [r_h == j] e^(-rho) and public coefficients, exact up to fixed-point rounding
+on the window [-16, 16). One select then returns e^x inside, e^16 at or above 16 and 0
+below -16: ``out = [inside] e^x + [above] e^16`` (one :func:`~.boolean.inject_bits`).
 
-Range and accuracy (16 fractional bits): relative error <= 1e-3 for x in [-3, 16]
-(where e^x >= 0.05; measured 7.4e-4); absolute error <= 1e-4 below -3 (measured 3.5e-5);
-e^16 (= 8,886,110.5) for x >= 16 and 0 for x < -16. Cost: 2 x 71.9 (comparisons) + 104
-(series) + 3 x 24 (squares) + 24 + 89.4 (last square, exact truncation) + 64.5 (selects)
-= 497.6 B per element, 20 rounds (6 + 1 + 3 + 1 + 8 + 1).
+Range and accuracy (16 fractional bits): relative error <= 1e-4 where e^x >= 0.1 and
+<= 1e-3 for x >= -3.7 (e^x >= 0.025; measured below 4e-4 over [-3.7, 16]); absolute
+error <= 3e-5 everywhere below; exactly e^16 (8,886,110.52) for x >= 16 and 0 for
+x < -16, for every ring element (no silent wrap).
 
-``exp_nonpositive`` (softmax's, inputs <= 0 after the row max is subtracted):
-e^z = (e^(z/8))^8 with a 4-harmonic core on [-2, 0] and three squarings, and 0 for z < -16.
-Absolute error <= 4e-4 (relative 4e-4 near 0). Cost: 71.875 + 72 + 3 x 24 + 32.25 = 248.1 B,
-11 rounds.
+Cost per element: 16 (opening) + 18.5 (dealt monomials) + 2 x 18.125 (trees) + 64 (dealt
+values) + 48.5 (select of e^x and injection of the "above" bit) = 183.25 B, 7 rounds
+(1 + 5 + 1). Before this design the default exp was (e^(x/16))^16 with a 6-harmonic series,
+four squarings and two full comparisons: 497.6 B, 20 rounds.
 
-Security: comparisons, series, squares, exact truncation and selects only, each with a
-uniformly distributed view for every party.
+``exp_nonpositive`` (softmax's, inputs <= 0 after the row max is subtracted): the same
+with one test (z < -16 + 2^-16) and a 4-value table on the window [-16 + 2^-16, 0]:
+16 + 18.5 + 18.125 + 32 + 32.25 (select) = 116.875 B, 7 rounds; absolute error <= 3e-5.
+Inputs above 0 are outside the contract.
+
+Security: the opening is uniform to each primary, the dealt shares are uniform to P1, the
+trees and the select open only values masked by fresh helper randomness; P2 receives
+nothing (see :mod:`.opened_compare`, :mod:`.exp_lookup`, :mod:`.boolean`).
 """
 
 from __future__ import annotations
@@ -32,26 +37,16 @@ import numpy as np
 from ..engine.context import protocol
 from ..tensor import SharedTensor
 from . import approximations as ap
-from .activations import check_variant, saturate
-from .basic import truncate
-from .beaver import square
-from .boolean import select_bits
-from .compare import less_than_bits
-from .fourier import trig_series
-from .truncation import truncate_exact
+from .activations import check_variant
+from .boolean import BitTensor, inject_bits, select_bits
+from .exp_lookup import exp_lookup
+from .opened_compare import less_than_public
 
 EXP_MAX = math.exp(ap.EXP_LIMIT)
-# Fractional bits of e^(x/16), e^(x/8), e^(x/4), e^(x/2) (maxima 2.7, 7.4, 55, 2981): each
-# square's raw product stays below 2^42; the final square is truncated exactly.
-EXP_SCHEDULE = (19, 18, 15, 16)
-
-
-def _square_shifted(s: SharedTensor, pre_shift: int = 0) -> SharedTensor:
-    """s^2 keeping the fixed-point format; drop ``pre_shift`` fractional bits first so the
-    raw product stays small."""
-    f = s.ctx.fxp.frac_bits
-    a = truncate(s, pre_shift) if pre_shift else s
-    return truncate(square(a, truncate=False), f - 2 * pre_shift)
+# Window [-16, 16) = [0, 32) after the offset: 3 real bits (rho in [0, 8)) and a 3-bit digit.
+EXP_LO_BITS, EXP_HI_BITS = 3, 3
+# Softmax's window [-16 + 2^-16, 0] = [0, 16) after the offset 16 - 2^-16: a 2-bit digit.
+EXP_NEG_LO_BITS, EXP_NEG_HI_BITS = 3, 2
 
 
 @protocol("exp")
@@ -62,27 +57,28 @@ def exp(x: SharedTensor, variant: str = "default") -> SharedTensor:
         from . import spp_paper
 
         return spp_paper.exp(x)
-    f = x.ctx.fxp.frac_bits
-    u = truncate(x, ap.EXP_SCALE_BITS)  # x / 16, exact up to one unit
-    bits = EXP_SCHEDULE[0]
-    s = trig_series(u, ap.exp_core_series(), out_bits=bits)
-    for nxt in EXP_SCHEDULE[1:]:  # s^2 from `bits` to `nxt` fractional bits
-        s = truncate(square(s, truncate=False), 2 * bits - nxt)
-        bits = nxt
-    s = truncate_exact(square(s, truncate=False), 2 * bits - f)
-    return saturate(x, s, ap.EXP_LIMIT, 0.0, EXP_MAX)
+    limit = ap.EXP_LIMIT
+    opened, below = less_than_public(x, [limit, -limit])  # [x < 16], [x < -16]
+    core = exp_lookup(opened, limit, EXP_LO_BITS, EXP_HI_BITS)
+    inside, above = below[0] ^ below[1], ~below[0]
+    injected, (picked,) = inject_bits(BitTensor.concatenate([inside[None], above[None]], axis=0), [core])
+    e_max = int(round(EXP_MAX * 2.0**x.ctx.fxp.frac_bits))
+    return picked[0] + injected.ring()[1].mul_int(e_max)
+
+
+def exp_nonpositive_limit(frac_bits: int) -> float:
+    """The smallest z whose e^z ``exp_nonpositive`` computes (below it returns 0)."""
+    return -ap.EXP_NEG_LIMIT + 2.0**-frac_bits
 
 
 @protocol("exp_nonpositive")
 def exp_nonpositive(z: SharedTensor) -> SharedTensor:
-    """e^z for z <= 0 (absolute error <= 4e-4); 0 for z < -16. Inputs above 0 are outside
-    the contract (softmax subtracts the row maximum first)."""
-    v = truncate(z, ap.EXP_NEG_SCALE_BITS)
-    s = trig_series(v, ap.exp_neg_core_series())
-    for _ in range(ap.EXP_NEG_SCALE_BITS):
-        s = _square_shifted(s)
-    below = less_than_bits(z, -ap.EXP_NEG_LIMIT)
-    return s - select_bits(below, s)
+    """e^z for z <= 0 (absolute error <= 3e-5); 0 for z < -16 + 2^-16. Inputs above 0 are
+    outside the contract (softmax subtracts the row maximum first)."""
+    low = exp_nonpositive_limit(z.ctx.fxp.frac_bits)
+    opened, below = less_than_public(z, [low])
+    core = exp_lookup(opened, -low, EXP_NEG_LO_BITS, EXP_NEG_HI_BITS)
+    return select_bits(~below[0], core)
 
 
 @protocol("taylor_exp")
