@@ -92,8 +92,8 @@ def test_long_division_costs_per_quotient_bit(run3):
     run = run3(partial(_long, a=np.full(n, 0.5), b=np.ones(n), int_bits=0, drelu_variant="default"))
     (st,) = run.top("long_division")
     assert st.rounds == 7 * f
-    each = f * n * 183 // 8 + 16 * f * n
-    assert st.bytes_per_link == {"p0->p1": each, "p1->p0": each, "p2->p1": f * n * 211 // 8 + 24 * f * n}
+    each = f * n * 56 // 8 + 24 * f * n  # msb_bits (8 B + 55 bits) + select of two values (1 bit + 16 B)
+    assert st.bytes_per_link == {"p0->p1": each, "p1->p0": each, "p2->p1": f * n * 183 // 8 + 24 * f * n}
 
 
 def test_securenn_reciprocal_is_exact_with_integer_bits(run3, rng):
@@ -118,19 +118,20 @@ def test_costs_match_the_docstring(run3, rng):
     run = run3(partial(_costs, a=b * 0.5, b=b))
     rec, div, div_s, rec_s = run.top()[2:]
     J = HI - LO + 1
-    each_bits = 182 * (J - 1) + J
+    each_bits = 55 * (J - 1) + J  # J - 1 thresholds on one opening, then J one-hot bits injected
+    dealt_bits = 148 + 35 * (J - 1)
     assert rec.rounds == 11
     assert rec.bytes_per_link == {
-        "p0->p1": n * each_bits // 8 + 72 * n, "p1->p0": n * each_bits // 8 + 72 * n,
-        "p2->p1": n * 211 * (J - 1) // 8 + (24 * J + 32) * n,
+        "p0->p1": n * each_bits // 8 + 80 * n, "p1->p0": n * each_bits // 8 + 80 * n,
+        "p2->p1": n * dealt_bits // 8 + (24 * J + 32) * n,
     }
-    assert rec.bytes_total == 2411.125 * n
+    assert rec.bytes_total == 1209.375 * n
     assert div.rounds == 10
     assert div.bytes_per_link == {
-        "p0->p1": n * each_bits // 8 + 80 * n, "p1->p0": n * each_bits // 8 + 80 * n,
-        "p2->p1": n * 211 * (J - 1) // 8 + (24 * J + 40) * n,
+        "p0->p1": n * each_bits // 8 + 88 * n, "p1->p0": n * each_bits // 8 + 88 * n,
+        "p2->p1": n * dealt_bits // 8 + (24 * J + 40) * n,
     }
-    assert div.bytes_total == 2435.125 * n
+    assert div.bytes_total == 1233.375 * n
     f = 16
     assert div_s.rounds == 9 * f and div_s.bytes_total == 704 * f * n
     assert rec_s.rounds == 9 * (f + 9) and rec_s.bytes_total == 704 * (f + 9) * n

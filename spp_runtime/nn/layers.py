@@ -7,9 +7,9 @@ optimiser divides by the batch size with one public scaling).
 
 Secure costs per batch of B rows (8-byte ring elements; see the protocols for details):
 Dense d->k forward is one matrix product (1 round, 16(Bd + dk) + 8Bk bytes), backward two
-(weights and input gradient). ReLU forward 7 rounds, ~104 B per element (sign bit and a
+(weights and input gradient). ReLU forward 7 rounds, ~85 B per element (sign bit and a
 select); backward 1 round, ~32 B per element (a select with the kept sign bit). Sigmoid and
-tanh forward cost what their protocols do (~330 and ~440 B per element); backward one square
+tanh forward cost what their protocols do (~247 and ~359 B per element); backward one square
 and one product (~64 B per element).
 """
 

@@ -461,6 +461,28 @@ def select_bits(b: BitTensor, x: SharedTensor, y: SharedTensor | None = None) ->
     return bw if y is None else bw + y
 
 
+# -- carry trees -------------------------------------------------------------------------
+def carry_tree(G: BitTensor, P: BitTensor) -> BitTensor:
+    """Reduce generate/propagate bits (G, P) over the last axis (low group first) to the
+    carry out: ceil(log2 m) rounds of :func:`band_fanout` (P_hi opened once for both ANDs;
+    the P of the lowest group is never used). Each way 3k - 1 bits and offline 2k - 1 bits
+    per level of k pairs."""
+    m = G.shape[-1]
+    while m > 1:
+        k = m // 2
+        g_lo, g_hi = G[..., 0 : 2 * k : 2], G[..., 1 : 2 * k : 2]
+        p_lo, p_hi = P[..., 0 : 2 * k : 2], P[..., 1 : 2 * k : 2]
+        t_g, t_p = band_fanout(p_hi, [(Ellipsis, g_lo), ((Ellipsis, slice(1, None)), p_lo[..., 1:])])
+        new_g = g_hi ^ t_g
+        zero = BitTensor.local(G.ctx, np.zeros(t_p.shape[:-1] + (1,), np.uint8), t_p.shape[:-1] + (1,))
+        new_p = BitTensor.concatenate([zero, t_p], axis=-1)
+        if m % 2:
+            new_g = BitTensor.concatenate([new_g, G[..., m - 1 : m]], axis=-1)
+            new_p = BitTensor.concatenate([new_p, P[..., m - 1 : m]], axis=-1)
+        G, P, m = new_g, new_p, k + m % 2
+    return G[..., 0]
+
+
 # -- addition of two privately held numbers, bit by bit ----------------------------------
 @protocol("add_private")
 def add_private(ctx: PartyContext, a: np.ndarray | None, b: np.ndarray | None, shape: tuple[int, ...], nbits: int) -> BitTensor:

@@ -4,18 +4,13 @@ Variants: ``"default"`` (ours, below) and ``"securenn"`` (Wagh, Gupta, Chandran 
 in :mod:`spp_runtime.protocols.securenn`). Comparison results are arithmetic shares of the
 plain integers 0/1 (not fixed-point encoded) unless a function says it returns a BitTensor.
 
-Default MSB. For x = x0 + x1 mod 2^64, ``msb(x) = msb(x0) ^ msb(x1) ^ carry``, where carry is
-the carry out of adding the low 63 bits of x0 (P0 knows them) and of x1 (P1 knows them): a
-comparison of two *privately held* numbers, so no bit decomposition of a shared value is
-needed. The carry is a generate/propagate tree on XOR-shared bits:
-
-* round 1: for 2-bit groups, G = g_hi ^ p_hi g_lo and P = p_hi p_lo expand into XORs of
-  products of a P0 monomial and a P1 monomial (``a_hi a_lo & b_lo``, ``a_lo & b_hi b_lo``,
-  ...), all computed at once with :func:`~.boolean.and_private` (31 groups of 2 bits + the
-  top bit 62: 94 opened bits per side, 154 helper bits);
-* rounds 2-6: a binary tree over the 32 groups, each node ``G = G_hi ^ (P_hi & G_lo)``,
-  ``P = P_hi & P_lo`` with ``P_hi`` opened once for both ANDs (the P of the group holding
-  bit 0 is never needed): 88 opened bits per side and 57 helper bits over the 5 levels.
+Default MSB (:mod:`.opened_compare`). The primaries open ``M = x + R`` for a uniform ring
+mask R the helper knows; then ``x = M + S`` with ``S = -R``, a number both primaries know
+plus a number only the helper knows, so ``msb(x) = m63 ^ s63 ^ carry`` where carry is the
+carry out of the low 63 bits of M + S. The helper deals XOR shares of the monomials of each
+3-bit group of S; with M public, each group's generate and propagate bits are XOR-sums of
+those monomials with public coefficients (local), and a 5-level tree of helper-triple ANDs
+(:func:`~.boolean.carry_tree`) combines the 21 groups.
 
 Costs per element (bits are packed: exact in bytes when the element count is a multiple of
 8). "Each way" is P0->P1 and P1->P0 each; offline is P2->P1 (input-independent dealing).
@@ -23,10 +18,10 @@ Costs per element (bits are packed: exact in bytes when the element count is a m
 =================  ======  ======================  =====================  ==================
 protocol           rounds  each way                offline                total; SecureNN
 =================  ======  ======================  =====================  ==================
-msb_bits           6       182 bits                211 bits               71.875 B
-drelu, msb,        7       183 bits                211 bits + 8 B         80.125 B;
+msb_bits           6       8 B + 55 bits           183 bits               52.625 B
+drelu, msb,        7       8 B + 56 bits           183 bits + 8 B         60.875 B;
 less_than, ...                                                            drelu: 8, 664 B
-relu, maximum      7       183 bits + 8 B          211 bits + 16 B        104.125 B;
+relu, maximum      7       16 B + 56 bits          183 bits + 16 B        84.875 B;
                                                                           relu: 10 (9), 704 B
 equal_bits         6       126 bits                63 bits                39.375 B
 equal              7       127 bits                63 bits + 8 B          47.625 B
@@ -34,25 +29,30 @@ select (bits)      1       1 bit + 8 B             16 B                   32.25 
 select (ring bit)  1       16 B                    8 B                    40 B
 =================  ======  ======================  =====================  ==================
 
-So the default DReLU uses 12.1 % and the default ReLU 14.8 % of SecureNN's bytes, in 7
+So the default DReLU uses 9.2 % and the default ReLU 12.1 % of SecureNN's bytes, in 7
 rounds against 8 and 10. Exact for every ring element (no range assumption: the true MSB
-of x0 + x1 is computed), so comparisons x < y are exact while |x - y| < 2^63 ring units.
+of the ring element is computed), so comparisons x < y are exact while |x - y| < 2^63 ring
+units. Several public thresholds against the same x share the opening and the dealt
+monomials (:func:`~.opened_compare.less_than_public`: 34.5 + 18.125 B per threshold).
+
+An earlier default computed the carry of the two *shares* (P0's low 63 bits plus P1's) with
+private ANDs of each party's monomials (71.875 B for msb_bits); that carry is still what
+exact truncation needs (:func:`carry_and_top`, used by :mod:`.truncation`).
 
 Security (semi-honest, one corrupted party, PRG secure). Simulate each party's view by
 uniform strings:
 
 * P2 receives nothing in msb_bits, drelu, relu, select or less_than; it only sends, and
   what it sends is computed from its PRG streams alone (no input reaches it).
-* P0 receives from P1 only (i) P1's monomial bits XOR a pad from the P1-P2 PRG
-  (:func:`~.boolean.and_private`), (ii) in each tree level P1's halves of x ^ a and y ^ b
-  for fresh triple bits a, b whose P1 halves come from the P1-P2 PRG
-  (:func:`~.boolean.band_fanout`), (iii) P1's half of b ^ r and of w - a for a fresh helper
-  bit r and ring mask a (:func:`~.boolean.inject_bits`). Each is XORed/added with a fresh
-  PRG value P0 does not hold and that is used for nothing else P0 sees, so the messages are
-  uniform and independent of each other and of x; so are the output shares.
+* P0 receives from P1 (i) P1's half of x + R, masked by R1 from the P1-P2 PRG, so M is
+  uniform and independent of x; (ii) in each tree level P1's halves of x ^ a and y ^ b for
+  fresh triple bits a, b whose P1 halves come from the P1-P2 PRG
+  (:func:`~.boolean.band_fanout`); (iii) P1's half of b ^ r and of w - a for a fresh helper
+  bit r and ring mask a (:func:`~.boolean.inject_bits`). Each is masked by a fresh PRG
+  value P0 does not hold and that is used for nothing else P0 sees.
 * P1 sees the same from P0 with the roles swapped, plus P2's offline messages: its halves of
-  the dealt products (u & v, a & b, r, r * a) minus a fresh value from the P0-P2 PRG, hence
-  uniform.
+  the dealt monomials, triple products, r and r * a, each minus a fresh value from the P0-P2
+  PRG, hence uniform.
 
 Given the output shares (uniform themselves), a simulator that draws every received message
 uniformly produces a view indistinguishable from the real one; the tests check the
@@ -67,7 +67,8 @@ from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor
 from . import securenn
-from .boolean import BitTensor, and_private, b2a, band, band_fanout, select_bits
+from .boolean import BitTensor, and_private, b2a, band, carry_tree, select_bits
+from .opened_compare import msb_opened, open_masked
 
 VARIANTS = ("default", "securenn")
 
@@ -118,11 +119,6 @@ def _product_index() -> tuple[np.ndarray, np.ndarray, int, int]:
 _PI, _PJ, _NG, _NP = _product_index()
 
 
-def carry_out(x: SharedTensor) -> BitTensor:
-    """XOR shares of the carry out of (x0 mod 2^63) + (x1 mod 2^63). 6 rounds."""
-    return carry_and_top(x, with_top=False)[0]
-
-
 def carry_and_top(x: SharedTensor, with_top: bool) -> tuple[BitTensor, BitTensor | None]:
     """The carry out of the low 63 bits and, if asked, ``g63 = a63 & b63`` (the AND of the
     two shares' top bits) from the same first round. 6 rounds."""
@@ -160,40 +156,19 @@ def carry_and_top(x: SharedTensor, with_top: bool) -> tuple[BitTensor, BitTensor
         P_top = P_top[..., :1]
         G = BitTensor(ctx, np.concatenate([G_groups, G_top], axis=-1))
         P = BitTensor(ctx, np.concatenate([P_groups, P_top], axis=-1))
-    return _carry_tree(G, P), top
-
-
-def _carry_tree(G: BitTensor, P: BitTensor) -> BitTensor:
-    """Reduce (G, P) over the last axis (low group first) to the carry out; log2 rounds."""
-    m = G.shape[-1]
-    while m > 1:
-        k = m // 2
-        g_lo, g_hi = G[..., 0 : 2 * k : 2], G[..., 1 : 2 * k : 2]
-        p_lo, p_hi = P[..., 0 : 2 * k : 2], P[..., 1 : 2 * k : 2]
-        t_g, t_p = band_fanout(p_hi, [(Ellipsis, g_lo), ((Ellipsis, slice(1, None)), p_lo[..., 1:])])
-        new_g = g_hi ^ t_g
-        zero = BitTensor.local(G.ctx, np.zeros(t_p.shape[:-1] + (1,), np.uint8), t_p.shape[:-1] + (1,))
-        new_p = BitTensor.concatenate([zero, t_p], axis=-1)
-        if m % 2:
-            new_g = BitTensor.concatenate([new_g, G[..., m - 1 : m]], axis=-1)
-            new_p = BitTensor.concatenate([new_p, P[..., m - 1 : m]], axis=-1)
-        G, P, m = new_g, new_p, k + m % 2
-    return G[..., 0]
+    return carry_tree(G, P), top
 
 
 @protocol("msb_bits")
 def msb_bits(x: SharedTensor) -> BitTensor:
-    """XOR shares of the most significant (sign) bit of x. 6 rounds, ~71.9 B per element."""
-    carry = carry_out(x)
-    if x.ctx.is_helper:
-        return carry
-    top = (x.share >> np.uint64(63)).astype(np.uint8)
-    return BitTensor(x.ctx, carry.share ^ top)
+    """XOR shares of the most significant (sign) bit of x: a masked opening and a comparison
+    with the helper-dealt leaves of :mod:`.opened_compare`. 6 rounds, 52.625 B per element."""
+    return msb_opened(open_masked(x), [0])[0]
 
 
 @protocol("msb")
 def msb(x: SharedTensor, variant: str = "default") -> SharedTensor:
-    """Arithmetic shares of MSB(x) in {0, 1}: default 7 rounds, 80.125 B per element, any x;
+    """Arithmetic shares of MSB(x) in {0, 1}: default 7 rounds, 60.875 B per element, any x;
     ``"securenn"`` (ShareConvert + ComputeMSB of 2x) 8 rounds, 664 B, for |x| < 2^62 units."""
     check_variant(variant)
     if variant == "securenn":
@@ -203,7 +178,7 @@ def msb(x: SharedTensor, variant: str = "default") -> SharedTensor:
 
 @protocol("drelu")
 def drelu(x: SharedTensor, variant: str = "default") -> SharedTensor:
-    """Arithmetic shares of [x >= 0] in {0, 1}: default 7 rounds, 80.125 B per element, any
+    """Arithmetic shares of [x >= 0] in {0, 1}: default 7 rounds, 60.875 B per element, any
     x; ``"securenn"`` 8 rounds, 664 B, for |x| < 2^62 ring units."""
     check_variant(variant)
     if variant == "securenn":
@@ -213,7 +188,7 @@ def drelu(x: SharedTensor, variant: str = "default") -> SharedTensor:
 
 @protocol("relu")
 def relu(x: SharedTensor, variant: str = "default") -> SharedTensor:
-    """max(x, 0): default 7 rounds, 104.125 B per element, any x; ``"securenn"`` 704 B and 9
+    """max(x, 0): default 7 rounds, 84.875 B per element, any x; ``"securenn"`` 704 B and 9
     measured rounds (the paper's 10 is DReLU 8 + SelectShare 2), for |x| < 2^62 ring units."""
     check_variant(variant)
     if variant == "securenn":
@@ -236,7 +211,7 @@ def select(bit: SharedTensor | BitTensor, x: SharedTensor, y: SharedTensor | Non
 
 @protocol("less_than_bits")
 def less_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> BitTensor:
-    """XOR shares of [x < y] for a shared or public y: msb_bits(x - y), 6 rounds, 71.875 B.
+    """XOR shares of [x < y] for a shared or public y: msb_bits(x - y), 6 rounds, 52.625 B.
 
     Exact while |x - y| < 2^63 ring units (|x - y| < 2^47 for 16 fractional bits); a
     public y costs the same as a shared one (the subtraction is local either way).
@@ -246,7 +221,7 @@ def less_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> Bit
 
 @protocol("less_than")
 def less_than(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor:
-    """Arithmetic shares of the integer [x < y] in {0, 1}: 7 rounds, 80.125 B per element."""
+    """Arithmetic shares of the integer [x < y] in {0, 1}: 7 rounds, 60.875 B per element."""
     return b2a(less_than_bits(x, y))
 
 
@@ -260,7 +235,7 @@ def greater_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> 
 
 @protocol("greater_than")
 def greater_than(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor:
-    """Arithmetic shares of the integer [x > y] in {0, 1}: 7 rounds, 80.125 B per element."""
+    """Arithmetic shares of the integer [x > y] in {0, 1}: 7 rounds, 60.875 B per element."""
     return b2a(greater_than_bits(x, y))
 
 
@@ -293,7 +268,7 @@ def equal(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor
 
 @protocol("maximum")
 def maximum(x: SharedTensor, y: SharedTensor) -> SharedTensor:
-    """Elementwise max(x, y): one comparison and one select (7 rounds, 104.125 B)."""
+    """Elementwise max(x, y): one comparison and one select (7 rounds, 84.875 B)."""
     return select_bits(less_than_bits(x, y), y, x)
 
 

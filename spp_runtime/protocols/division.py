@@ -8,8 +8,8 @@ paper's 10 per bit is a sequential sum; see :mod:`.securenn`).
 
 ``"default"`` (ours): normalise b by a secret power of two, Newton-Raphson on [1, 2), undo.
 
-1. Octave: all comparisons ``b >= 2^j`` for j = lo+1 .. hi in one :func:`~.compare.msb_bits`
-   call (6 rounds), and the one-hot octave ``o_j = ge_j ^ ge_(j+1)`` (local; ge_lo = 1,
+1. Octave: all comparisons ``b >= 2^j`` for j = lo+1 .. hi from one masked opening of b
+   (:func:`~.opened_compare.less_than_public`, 6 rounds), and the one-hot octave ``o_j = ge_j ^ ge_(j+1)`` (local; ge_lo = 1,
    ge_(hi+1) = 0). The octave is clamped: b < 2^lo counts as octave lo, b >= 2^(hi+1) as hi.
 2. :func:`~.boolean.inject_bits` (1 round) gives the exact integer products ``o_j b`` (and
    ``o_j a``); ``bn = sum_j 2^-j (o_j b)`` in [1, 2) and ``an = sum_j 2^-j (o_j a)`` by local
@@ -28,14 +28,16 @@ so these are exact when the number of elements is a multiple of 8):
 ==========  ======  ===================================  ==================================
 protocol    rounds  P0->P1 and P1->P0, each              P2->P1 (offline)
 ==========  ======  ===================================  ==================================
-reciprocal  11      (182 (J-1) + J) / 8 + 72             211 (J-1) / 8 + 24 J + 32
-divide      10      (182 (J-1) + J) / 8 + 80             211 (J-1) / 8 + 24 J + 40
+reciprocal  11      (55 (J-1) + J) / 8 + 80              (148 + 35 (J-1)) / 8 + 24 J + 32
+divide      10      (55 (J-1) + J) / 8 + 88              (148 + 35 (J-1)) / 8 + 24 J + 40
 ==========  ======  ===================================  ==================================
 
-(comparisons 182 + 182 + 211 bits each; inject_bits 1 bit each way + 8 B per operand each
-way, 8 B per bit and per product offline; Beaver products 16 B each way + 8 B offline per
-product; bits_mul 8 B each way, 8 J B offline.) With the default J = 24 (lo = -8, hi = 15):
-reciprocal 2,411.125 B and 11 rounds, divide 2,435.125 B and 10 rounds, against
+(the opening 8 B each way; dealt monomials 148 bits; per threshold a tree of 55 bits each
+way and 35 offline; inject_bits 1 bit each way + 8 B per operand each way, 8 B per bit and
+per product offline; Beaver products 16 B each way + 8 B offline per product; bits_mul 8 B
+each way, 8 J B offline.) With the default J = 24 (lo = -8, hi = 15): reciprocal
+1,209.375 B and 11 rounds, divide 1,233.375 B and 10 rounds (2,411.125 and 2,435.125 B
+with J - 1 separate comparisons of 71.875 B before the shared opening), against
 SecureNN's 11,264 B (16 quotient bits, a < b) and 17,600 B (25 bits, for 1/b down to
 b = 2^-8) with 144 and 225 rounds.
 
@@ -62,6 +64,7 @@ from . import compare, securenn
 from .beaver import mul
 from .boolean import BitTensor, InjectedBits, inject_bits, select_bits
 from .compare import msb_bits
+from .opened_compare import less_than_public
 
 VARIANTS = ("default", "securenn")
 SCALE_BITS = 24  # the finest output format reciprocal_fine offers (softmax's 1/sum)
@@ -82,18 +85,18 @@ def _check_octaves(lo: int, hi: int, frac_bits: int) -> None:
 @protocol("octave_onehot")
 def octave_onehot(b: SharedTensor, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> BitTensor:
     """XOR-shared one-hot of the octave 2^j <= b < 2^(j+1), j = lo..hi (clamped), on a new
-    last axis of length hi - lo + 1. One msb_bits call on hi - lo values per element."""
+    last axis of length hi - lo + 1. One opening of b and hi - lo thresholds (6 rounds)."""
     ctx = b.ctx
     _check_octaves(lo, hi, ctx.fxp.frac_bits)
     n = hi - lo + 1
     shape = b.shape + (n,)
     if n == 1:
         return BitTensor.public(ctx, np.ones(shape, np.uint8)) if not ctx.is_helper else BitTensor(ctx, None, shape)
-    thresholds = 2.0 ** np.arange(lo + 1, hi + 1)
-    below = msb_bits(b.reshape(*b.shape, 1).broadcast_to(b.shape + (n - 1,)) - thresholds)
+    thresholds = [2.0**j for j in range(lo + 1, hi + 1)]
+    _, below = less_than_public(b, thresholds)  # shape (n - 1,) + b.shape
     if ctx.is_helper:
         return BitTensor(ctx, None, shape)
-    ge = below.share ^ np.uint8(1 if ctx.party == 0 else 0)  # [b >= 2^j], j = lo+1..hi
+    ge = np.moveaxis(below.share, 0, -1) ^ np.uint8(1 if ctx.party == 0 else 0)  # [b >= 2^j], j = lo+1..hi
     first = np.full(b.shape + (1,), 1 if ctx.party == 0 else 0, np.uint8)  # ge_lo = 1
     last = np.zeros(b.shape + (1,), np.uint8)  # ge_(hi+1) = 0
     ext = np.concatenate([first, ge, last], axis=-1)
@@ -200,7 +203,7 @@ def long_division(
     Cost per quotient bit with ``drelu_variant="securenn"``: DReLU + SelectShare =
     8 l log p + 24 l bits = 704 B, 9 measured rounds (the paper's 10 is a sum, see
     :mod:`.securenn`); with ``"default"``: msb_bits + one select_bits of two values =
-    183/8 + 16 B each way and 211/8 + 24 B offline, 128.125 B and 7 rounds per bit.
+    56/8 + 24 B each way and 183/8 + 24 B offline, 108.875 B and 7 rounds per bit.
     """
     ctx = a.ctx
     f = ctx.fxp.frac_bits

@@ -13,12 +13,12 @@ level is a multiple of 8):
 =====================  ===============================  ==========================
 part                   P0->P1 and P1->P0, each          P2->P1 (offline)
 =====================  ===============================  ==========================
-compare + select       183/8 + 8                        211/8 + 16
+compare + select       56/8 + 16                        183/8 + 16
 one-hot (n positions)  n/8                              n/8
 =====================  ===============================  ==========================
 
-i.e. 104.125 B per comparison for the max, 104.125 + 3n/8 B with the argmax (2x2 pooling:
-3 comparisons and 316.875 B per window, 14 rounds). ``maxpool_grad`` routes each
+i.e. 84.875 B per comparison for the max, 84.875 + 3n/8 B with the argmax (2x2 pooling:
+3 comparisons and 259.125 B per window, 14 rounds). ``maxpool_grad`` routes each
 pooled gradient to its argmax with one :func:`~.boolean.select_bits` per window: 1 round,
 n/8 + 8 B each way, 16 n B offline per window.
 

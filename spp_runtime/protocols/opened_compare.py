@@ -12,7 +12,7 @@ out) and P (all bits propagate) are Boolean functions of its three bits of S onc
 known, i.e. XOR-sums of the monomials of S's bits with coefficients fixed by A's bits. The
 helper deals XOR shares of the 7 non-empty monomials of each group of S (it knows S), the
 primaries combine them locally with the public coefficients, and the tree of
-:func:`~.compare._carry_tree` does the rest. The monomials are shared by any number of
+:func:`~.boolean.carry_tree` does the rest. The monomials are shared by any number of
 thresholds, so k thresholds cost one opening and one dealing plus k trees.
 
 Costs per element ("each way" = P0->P1 and P1->P0 each; offline = P2->P1):
@@ -26,8 +26,9 @@ thresholds)                                             bits           (52.625 B
                                                                        70.75 B for 2)
 ==========================  ======  ==================  =============  ================
 
-That is 73 % of :func:`~.compare.msb_bits` (71.875 B) for one threshold and 49 % for two,
-in the same 6 rounds, exact for every ring element (|x - t| < 2^63 ring units).
+:func:`~.compare.msb_bits` is the one-threshold case. Against the earlier carry of the two
+shares (71.875 B, :func:`~.compare.carry_and_top`) that is 73 % for one threshold and 49 %
+for two, in the same 6 rounds, exact for every ring element (|x - t| < 2^63 ring units).
 
 Security (semi-honest, one corrupted party, PRG secure): M is x plus a uniform ring element
 neither primary knows whole (each knows only its own half of R), so M is uniform and
@@ -47,8 +48,7 @@ import numpy as np
 from ..engine.context import PartyContext, protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor
-from .boolean import BitTensor, deal_bits
-from .compare import _carry_tree
+from .boolean import BitTensor, carry_tree, deal_bits
 
 GROUP_BITS = 3
 N_GROUPS = 63 // GROUP_BITS  # bits 0..62 in 21 groups of 3; bit 63 is the sign
@@ -129,7 +129,7 @@ def msb_opened(opened: Opened, offsets: Sequence[int]) -> BitTensor:
         dealt = [_monomials(s)[..., 1:], (s >> np.uint64(63)).astype(np.uint8)]
         deal_bits(ctx, dealt, [mono_shape, shape])
         G = BitTensor(ctx, None, out_shape + (N_GROUPS,))
-        return _carry_tree(G, BitTensor(ctx, None, out_shape + (N_GROUPS,)))
+        return carry_tree(G, BitTensor(ctx, None, out_shape + (N_GROUPS,)))
     mono_part, s63 = deal_bits(ctx, None, [mono_shape, shape])
     const = np.full(shape + (N_GROUPS, 1), 1 if ctx.party == 0 else 0, np.uint8)
     mono = np.concatenate([const, mono_part], axis=-1)  # (..., 21, 8)
@@ -140,7 +140,7 @@ def msb_opened(opened: Opened, offsets: Sequence[int]) -> BitTensor:
     G = np.bitwise_xor.reduce(_ANF_G[alpha] & mono, axis=-1)
     P = np.bitwise_xor.reduce(_ANF_P[alpha] & mono, axis=-1)
     P[..., 0] = 0  # the P of the group holding bit 0 is never used
-    carry = _carry_tree(BitTensor(ctx, G), BitTensor(ctx, P))
+    carry = carry_tree(BitTensor(ctx, G), BitTensor(ctx, P))
     a63 = (a >> np.uint64(63)).astype(np.uint8)
     top = s63[None, ...] ^ (a63 if ctx.party == 0 else np.zeros_like(a63))
     return BitTensor(ctx, carry.share ^ top)
