@@ -36,8 +36,8 @@ units. Several public thresholds against the same x share the opening and the de
 monomials (:func:`~.opened_compare.less_than_public`: 34.5 + 18.125 B per threshold).
 
 An earlier default computed the carry of the two *shares* (P0's low 63 bits plus P1's) with
-private ANDs of each party's monomials (71.875 B for msb_bits); that carry is still what
-exact truncation needs (:func:`carry_and_top`, used by :mod:`.truncation`).
+private ANDs of each party's monomials: 71.875 B for msb_bits, 80.125 B for DReLU and
+104.125 B for ReLU in the same rounds.
 
 Security (semi-honest, one corrupted party, PRG secure). Simulate each party's view by
 uniform strings:
@@ -67,18 +67,10 @@ from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor
 from . import securenn
-from .boolean import BitTensor, and_private, b2a, band, carry_tree, select_bits
+from .boolean import BitTensor, b2a, band, select_bits
 from .opened_compare import msb_opened, open_masked
 
 VARIANTS = ("default", "securenn")
-
-# Monomials per 2-bit group: P0 knows (a_lo, a_hi, a_hi a_lo), P1 knows (b_lo, b_hi, b_hi b_lo).
-_LO, _HI, _BOTH = 0, 1, 2
-# Products per group: three for G, two cross terms for P.
-_G_PRODUCTS = ((_HI, _HI), (_BOTH, _LO), (_LO, _BOTH))
-_P_PRODUCTS = ((_HI, _LO), (_LO, _HI))
-N_GROUPS = 31  # bits 0..61 in pairs; bit 62 is a group of its own
-
 
 def check_variant(variant: str) -> None:
     if variant not in VARIANTS:
@@ -89,74 +81,6 @@ def _bits_of(share: np.ndarray, n: int) -> np.ndarray:
     """The low n bits of each element, LSB first, as uint8 of shape (..., n)."""
     shifts = np.arange(n, dtype=DTYPE)
     return ((share[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
-
-
-def _monomials(bits63: np.ndarray) -> np.ndarray:
-    """Per element: [lo, hi, hi&lo] for each of the 31 groups, then bit 62: shape (..., 94)."""
-    lo, hi = bits63[..., 0:62:2], bits63[..., 1:62:2]
-    mono = np.stack([lo, hi, hi & lo], axis=-1).reshape(*bits63.shape[:-1], 3 * N_GROUPS)
-    return np.concatenate([mono, bits63[..., 62:63]], axis=-1)
-
-
-def _product_index() -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Index pairs into the monomial vectors; returns (i, j, n_g, n_p) where the first n_g
-    products feed the groups' G and the next n_p their P cross terms (groups 1..30)."""
-    gi, gj, pi, pj = [], [], [], []
-    for g in range(N_GROUPS):
-        for s, t in _G_PRODUCTS:
-            gi.append(3 * g + s)
-            gj.append(3 * g + t)
-        if g > 0:
-            for s, t in _P_PRODUCTS:
-                pi.append(3 * g + s)
-                pj.append(3 * g + t)
-    top = 3 * N_GROUPS
-    gi.append(top)
-    gj.append(top)
-    return np.array(gi + pi), np.array(gj + pj), len(gi), len(pi)
-
-
-_PI, _PJ, _NG, _NP = _product_index()
-
-
-def carry_and_top(x: SharedTensor, with_top: bool) -> tuple[BitTensor, BitTensor | None]:
-    """The carry out of the low 63 bits and, if asked, ``g63 = a63 & b63`` (the AND of the
-    two shares' top bits) from the same first round. 6 rounds."""
-    ctx = x.ctx
-    shape = x.shape
-    if ctx.is_helper:
-        mono_x = mono_y = None
-    else:
-        bits = _bits_of(x.share, 64)
-        mono = _monomials(bits[..., :63])
-        if with_top:
-            mono = np.concatenate([mono, bits[..., 63:64]], axis=-1)
-        mono_x, mono_y = (mono, None) if ctx.party == 0 else (None, mono)
-    n_mono = 3 * N_GROUPS + 1 + int(with_top)
-    pi, pj = (_PI, _PJ) if not with_top else (np.append(_PI, n_mono - 1), np.append(_PJ, n_mono - 1))
-    prods = and_private(ctx, mono_x, mono_y, (pi, pj), shape, n_mono, n_mono)
-    top = prods[..., -1] if with_top else None
-    if with_top:
-        prods = prods[..., :-1]
-    # G of each group: XOR of its three G products (bit 62: its single product).
-    g_prod = prods[..., : 3 * N_GROUPS]
-    if ctx.is_helper:
-        G = BitTensor(ctx, None, shape + (N_GROUPS + 1,))
-        P = BitTensor(ctx, None, shape + (N_GROUPS + 1,))
-    else:
-        gp = g_prod.share.reshape(*shape, N_GROUPS, 3)
-        G_groups = gp[..., 0] ^ gp[..., 1] ^ gp[..., 2]
-        G_top = prods.share[..., 3 * N_GROUPS : _NG]
-        cross = prods.share[..., _NG:].reshape(*shape, N_GROUPS - 1, 2)
-        local_both = mono[..., 2 : 3 * N_GROUPS : 3]  # a_hi a_lo (P0) or b_hi b_lo (P1)
-        P_groups = local_both.copy()
-        P_groups[..., 1:] ^= cross[..., 0] ^ cross[..., 1]
-        P_groups[..., 0] = 0  # the P of the group holding bit 0 is never used
-        P_top = mono[..., 3 * N_GROUPS :]  # a62 (P0) or b62 (P1): p62 = a62 ^ b62
-        P_top = P_top[..., :1]
-        G = BitTensor(ctx, np.concatenate([G_groups, G_top], axis=-1))
-        P = BitTensor(ctx, np.concatenate([P_groups, P_top], axis=-1))
-    return carry_tree(G, P), top
 
 
 @protocol("msb_bits")

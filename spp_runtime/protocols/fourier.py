@@ -23,7 +23,6 @@ fractional bits and the public coefficients ``COEF_BITS``; the rounding error is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

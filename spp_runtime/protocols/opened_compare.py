@@ -27,7 +27,7 @@ thresholds)                                             bits           (52.625 B
 ==========================  ======  ==================  =============  ================
 
 :func:`~.compare.msb_bits` is the one-threshold case. Against the earlier carry of the two
-shares (71.875 B, :func:`~.compare.carry_and_top`) that is 73 % for one threshold and 49 %
+shares (71.875 B per threshold, our earlier msb_bits) that is 73 % for one threshold and 49 %
 for two, in the same 6 rounds, exact for every ring element (|x - t| < 2^63 ring units).
 
 Security (semi-honest, one corrupted party, PRG secure): M is x plus a uniform ring element

@@ -15,7 +15,6 @@ import numpy as np
 from ..bench.registry import ALL_CASES
 from ..engine.context import PartyContext
 from ..protocols import compare
-from ..tensor import SharedTensor
 
 from .program import Inputs, Outputs, Params, Program, Shapes  # noqa: F401 - re-exported
 
