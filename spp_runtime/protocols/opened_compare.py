@@ -76,21 +76,39 @@ def _group_tables() -> tuple[np.ndarray, np.ndarray]:
     return _anf(alpha + s >= _FULL), _anf(alpha + s == _FULL - 1)
 
 
-_ANF_G, _ANF_P = _group_tables()
+def _leaf_table() -> np.ndarray:
+    """``T[alpha * 256 + m]``: bit 0 the group's G share, bit 1 its P share, for public group
+    bits alpha and a byte m holding this party's shares of the 8 monomials (bit T =
+    monomial T; bit 0 is the constant, 1 on P0 and 0 on P1): XOR of the monomials whose ANF
+    coefficient is 1."""
+    anf_g, anf_p = _group_tables()
+    weights = (1 << np.arange(_FULL)).astype(np.int64)
+    g_mask, p_mask = anf_g @ weights, anf_p @ weights  # per alpha, the monomials in G / P
+    m = np.arange(256)
+    parity = np.array([bin(v).count("1") & 1 for v in range(256)], np.uint8)
+    g = parity[g_mask[:, None] & m[None, :]]
+    p = parity[p_mask[:, None] & m[None, :]]
+    return (g | (p << 1)).astype(np.uint8).reshape(-1)
+
+
+_LEAF = _leaf_table()
+
+
+# Row g: the bits of the 7 non-empty monomials (T = 1..7) of a group whose three bits are g.
+_MONO_BITS = np.array([[int(g & t == t) for t in range(1, _FULL)] for g in range(_FULL)], np.uint8)
+_MONO_WEIGHTS = (2 << np.arange(_FULL - 1)).astype(np.uint8)  # monomial T at bit T of a byte
+_GROUP_SHIFTS = np.arange(0, 63, GROUP_BITS, dtype=DTYPE)
+
+
+def _groups(v: np.ndarray) -> np.ndarray:
+    """The 21 three-bit groups of the low 63 bits of v, low group first: (..., 21) intp."""
+    return ((v[..., None] >> _GROUP_SHIFTS) & np.uint64(_FULL - 1)).astype(np.intp)
 
 
 def _monomials(s: np.ndarray) -> np.ndarray:
-    """Bits of every monomial of each 3-bit group of the low 63 bits of s: shape
-    (..., 21, 8), entry T the product of the group's bits in T (entry 0 is the constant 1)."""
-    shifts = np.arange(63, dtype=DTYPE)
-    bits = ((s[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
-    bits = bits.reshape(*s.shape, N_GROUPS, GROUP_BITS)
-    t = np.arange(_FULL)
-    mono = np.ones(s.shape + (N_GROUPS, _FULL), np.uint8)
-    for i in range(GROUP_BITS):
-        has = ((t >> i) & 1).astype(bool)
-        mono[..., has] &= bits[..., i : i + 1]
-    return mono
+    """Bits of the non-empty monomials of each 3-bit group of s: shape (..., 21, 7), entry
+    T - 1 the product of the group's bits in T."""
+    return _MONO_BITS[_groups(s)]
 
 
 @dataclass(frozen=True)
@@ -126,19 +144,18 @@ def msb_opened(opened: Opened, offsets: Sequence[int]) -> BitTensor:
     out_shape = (k,) + shape
     if ctx.is_helper:
         s = -opened.mask
-        dealt = [_monomials(s)[..., 1:], (s >> np.uint64(63)).astype(np.uint8)]
+        dealt = [_monomials(s), (s >> np.uint64(63)).astype(np.uint8)]
         deal_bits(ctx, dealt, [mono_shape, shape])
         G = BitTensor(ctx, None, out_shape + (N_GROUPS,))
         return carry_tree(G, BitTensor(ctx, None, out_shape + (N_GROUPS,)))
     mono_part, s63 = deal_bits(ctx, None, [mono_shape, shape])
-    const = np.full(shape + (N_GROUPS, 1), 1 if ctx.party == 0 else 0, np.uint8)
-    mono = np.concatenate([const, mono_part], axis=-1)  # (..., 21, 8)
+    mono = mono_part @ _MONO_WEIGHTS  # one byte per group, monomial T at bit T
+    if ctx.party == 0:
+        mono |= 1  # the constant monomial (P0 holds 1, P1 holds 0)
     c = np.asarray([np.int64(o) for o in offsets], dtype=np.int64).view(DTYPE)
     a = opened.value[None, ...] + c.reshape((k,) + (1,) * len(shape))
-    shifts = np.arange(0, 63, GROUP_BITS, dtype=DTYPE)
-    alpha = ((a[..., None] >> shifts) & np.uint64(_FULL - 1)).astype(np.intp)  # (k, ..., 21)
-    G = np.bitwise_xor.reduce(_ANF_G[alpha] & mono, axis=-1)
-    P = np.bitwise_xor.reduce(_ANF_P[alpha] & mono, axis=-1)
+    leaf = _LEAF[(_groups(a) << 8) | mono]  # bit 0: G, bit 1: P
+    G, P = leaf & 1, leaf >> 1
     P[..., 0] = 0  # the P of the group holding bit 0 is never used
     carry = carry_tree(BitTensor(ctx, G), BitTensor(ctx, P))
     a63 = (a >> np.uint64(63)).astype(np.uint8)

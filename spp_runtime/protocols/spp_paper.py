@@ -15,6 +15,10 @@ Where it works (measured by the tests, 16 fractional bits): see ``EXP_RANGE`` et
 forming 2^k reach the top of the ring for k > 14 (x > ~10), where they overflow or fail to
 truncate; k wraps for |y| >= 32. Sigmoid and tanh inherit this (and the long division's
 16-bit quotient). Softmax, with no max subtraction, overflows once a logit exceeds ~10.
+Even inside the ranges below, products of that size make SecureNN's local truncation fail
+now and then: about 1 element in 10^4 with |x| > 10 comes out wrong by 0.2 to 1 (measured:
+0 to 3 of 16,384 sigmoid inputs on [-14, 14] per run), which the benchmark's 128x128 and
+576x20 shapes reveal and the tests' smaller samples rarely do.
 Costs are dominated by SecureNN's long division (17 DReLUs at 664 B): ~13-14 KB per exp.
 """
 
