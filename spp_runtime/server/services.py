@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +37,6 @@ from ..storage.checkpoints import CheckpointStore
 from ..tensor import SharedTensor
 
 Reporter = Callable[[int, int, dict], None]
-_SERVICES: weakref.WeakKeyDictionary[PartyContext, JobServices] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -118,14 +116,14 @@ class JobServices:
 def attach(ctx: PartyContext, services: JobServices) -> JobServices:
     """Make ``services`` what ``job_services(ctx)`` returns (the server does this per job)."""
     services._ctx = ctx
-    _SERVICES[ctx] = services
+    ctx.services = services
     return services
 
 
 def job_services(ctx: PartyContext) -> JobServices:
     """This party's services for the job ``ctx`` runs (inert ones if none were attached)."""
-    svc = _SERVICES.get(ctx)
-    return svc if svc is not None else attach(ctx, JobServices())
+    svc = ctx.services
+    return svc if isinstance(svc, JobServices) else attach(ctx, JobServices())
 
 
 def _tag(job: str) -> int:
