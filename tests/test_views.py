@@ -29,7 +29,7 @@ from spp_runtime.protocols.securenn import P
 
 N = 4096
 Z_MAX = 5.0  # |z| bound for a fair-coin frequency test
-KS_MAX = 2.2  # bound on sqrt(n) * KS distance (p ~ 1e-4)
+KS_MAX = 2.6  # bound on sqrt(n) * KS distance (p ~ 3e-6 per check; ~100 checks per run)
 CHI_MAX = 6.0  # bound on the standardised chi-square
 
 
