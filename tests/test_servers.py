@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import msgpack
 import numpy as np
@@ -261,3 +262,28 @@ def test_bench_and_demo_commands_against_a_running_cluster(cluster, tmp_path):
     demo = _spp("demo", "--config", str(d / "cluster.toml"))
     assert demo.returncode == 0, demo.stderr
     assert demo.stdout.count("max |error| vs float64 numpy") == 2 and "rounds: 1" in demo.stdout
+
+
+def test_a_terminated_command_stops_the_local_cluster_it_started(tmp_path):
+    """SIGTERM (a CI timeout, `kill`) to a command that started its own local cluster must not
+    leave those servers running (a later command would reuse them, stale code and all)."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spp_runtime", "bench", "--run-dir", str(run_dir), "--protocols", "reciprocal",
+         "--variant", "securenn", "--dims", "128x128", "--repeat", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (len(cl._servers(run_dir)) == 3 and all(s.alive for s in cl._servers(run_dir))):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+            time.sleep(0.2)
+        time.sleep(1.0)  # the benchmark is running against them now
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        leftover = [s.name for s in cl._servers(run_dir) if s.alive]
+        cl.down(run_dir)
+    assert proc.returncode != 0
+    assert leftover == []

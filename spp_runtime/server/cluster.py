@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -230,13 +231,31 @@ def cluster_for(
         return
     echo(f"No cluster running from {run_dir}; starting a local one.")
     up(run_dir, ports=free_ports(3))
+    with _sigterm_as_exit():  # a terminated command still stops the servers it started
+        try:
+            yield _state_config(run_dir)
+        finally:
+            if keep:
+                echo(f"Cluster left running from {run_dir}; stop it with `spp cluster down --run-dir {run_dir}`.")
+            else:
+                down(run_dir)
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit inside the block (main thread only), so cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
     try:
-        yield _state_config(run_dir)
+        yield
     finally:
-        if keep:
-            echo(f"Cluster left running from {run_dir}; stop it with `spp cluster down --run-dir {run_dir}`.")
-        else:
-            down(run_dir)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _is_server(pid: int) -> bool:
