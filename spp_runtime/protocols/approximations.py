@@ -1,7 +1,7 @@
 """The fitted series behind the default sigmoid and tanh, computed once and cached.
 
-Every approximation is a trigonometric series evaluated in one round by
-:func:`.fourier.trig_series`; the fits are deterministic (FFT of a reflected function, or a
+Every approximation is a trigonometric series evaluated without a round of its own by
+:func:`.fourier.trig_series_opened`; the fits are deterministic (FFT of a reflected function, or a
 weighted least-squares fit), so all parties derive the same coefficients.
 
 ============  =========================  ==========  =========  ======================

@@ -1,21 +1,23 @@
-"""One-round evaluation of trigonometric series with helper-dealt correlations.
+"""Trigonometric series evaluated from a masked opening with helper-dealt correlations.
 
 For a period of 2^p real units (m = p + f ring bits, since 2^m divides 2^64 the residue
-x mod 2^m is shared exactly by the low m bits of the shares), the primaries hold additive
-shares r0, r1 of a random r in Z_{2^m} (r0 from the P0-P2 PRG, r1 from the P1-P2 PRG) and
-open ``c = x + r mod 2^m`` (each sends its m low bits: 4 bytes when m <= 32). With
-``theta = 2 pi r / 2^m`` the helper deals ring shares of ``sin(k theta)`` and
-``cos(k theta)`` for each harmonic k. Since x = c - r (mod 2^m),
+x mod 2^m is given exactly by the low m bits), the opening ``M = x + R`` of
+:func:`~.opened_compare.open_masked` gives the primaries ``c = x + r mod 2^m`` with r the
+low m bits of R, which the helper knows. With ``theta = 2 pi r / 2^m`` the helper deals ring
+shares of ``sin(k theta)`` and ``cos(k theta)`` for each harmonic k. Since x = c - r
+(mod 2^m),
 
     sin(k phi_x) = sin(k phi_c) cos(k theta) - cos(k phi_c) sin(k theta)
     cos(k phi_x) = cos(k phi_c) cos(k theta) + sin(k phi_c) sin(k theta)
 
 are linear in the dealt shares with public coefficients, so any series
-``b0 + sum_k a_k sin(k phi_x) + b_k cos(k phi_x)`` costs one round, 2 x 4 B online and
-16 B per harmonic offline per element, and one truncation.
+``b0 + sum_k a_k sin(k phi_x) + b_k cos(k phi_x)`` costs 16 B per harmonic offline per
+element and one truncation, on top of an opening the caller shares with other uses
+(sigmoid and tanh take their saturation tests from it too).
 
-Security: c is uniform in Z_{2^m} to each primary (r is uniform and each knows only its own
-half of it); the helper receives nothing. Accuracy: the dealt values carry ``TRIG_BITS``
+Security: c is uniform in Z_{2^m} to each primary (R is uniform and each knows only its own
+half of it); the dealt shares reach P1 minus fresh P0-P2 PRG values; the helper receives
+nothing. Accuracy: the dealt values carry ``TRIG_BITS``
 fractional bits and the public coefficients ``COEF_BITS``; the rounding error is about
 ``sum_k (|a_k| + |b_k|) 2^-TRIG_BITS`` plus one unit of the output.
 """
@@ -63,32 +65,11 @@ def _encode(values: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(values * 2.0**bits).astype(np.int64).view(DTYPE)
 
 
-@protocol("trig_series")
-def trig_series(x: SharedTensor, series: TrigSeries, out_bits: int | None = None) -> SharedTensor:
-    """Evaluate ``series`` at every element of x in one round (see the module docstring).
-
-    The result has ``out_bits`` fractional bits (default: the context's) so callers that
-    keep computing (squarings) can hold extra precision.
-    """
-    ctx = x.ctx
-    m = _ring_bits(ctx, series)
-    mask = np.uint64((1 << m) - 1)
-    shape = tuple(x.shape)
-    if ctx.is_helper:
-        r = (ctx.prg(0).uint64(shape) + ctx.prg(1).uint64(shape)) & mask
-        return _evaluate(ctx, shape, series, out_bits, r=r)
-    wire_dtype = np.uint32 if m <= 32 else np.uint64
-    r_mine = ctx.prg(2).uint64(shape) & mask
-    c_mine = ((x.share + r_mine) & mask).astype(wire_dtype)
-    (c_other,) = ctx.exchange(ctx.other, c_mine)
-    c = (c_mine.astype(DTYPE) + c_other.astype(DTYPE)) & mask
-    return _evaluate(ctx, shape, series, out_bits, c=c)
-
-
 @protocol("trig_series_opened")
 def trig_series_opened(opened: Opened, series: TrigSeries, out_bits: int | None = None) -> SharedTensor:
-    """:func:`trig_series` from an existing masked opening ``M = x + R`` (its low m bits are
-    ``x + r mod 2^m``): no round and nothing online, 16 B per harmonic offline."""
+    """Evaluate ``series`` at every x from a masked opening ``M = x + R`` (its low m bits are
+    ``x + r mod 2^m``): no round and nothing online, 16 B per harmonic offline, one
+    truncation. The result has ``out_bits`` fractional bits (default: the context's)."""
     mask = np.uint64((1 << _ring_bits(opened.ctx, series)) - 1)
     if opened.ctx.is_helper:
         return _evaluate(opened.ctx, opened.shape, series, out_bits, r=opened.mask & mask)
