@@ -7,7 +7,8 @@ import pytest
 
 from spp_runtime.engine.local import run_local
 from spp_runtime.errors import SppError
-from spp_runtime.server.services import JobServices, attach, job_services
+from spp_runtime.jobs import NullServices
+from spp_runtime.server.services import ServerServices
 from spp_runtime.storage.checkpoints import CheckpointError, CheckpointStore
 from spp_runtime.tensor import SharedTensor
 
@@ -15,19 +16,17 @@ from spp_runtime.tensor import SharedTensor
 def _with_services(tmp, job, reports=None, ckpt="c"):
     def wrap(program):
         def run(ctx):
-            attach(ctx, JobServices(
-                job=job, checkpoint_id=ckpt,
+            return program(ctx, ServerServices(
+                ctx, job=job, checkpoint_id=ckpt,
                 checkpoints=None if ctx.is_helper else CheckpointStore(tmp / ctx.name),
                 reporter=(lambda d, t, i: reports.append((d, t, i))) if ctx.party == 0 and reports is not None else None,
             ))
-            return program(ctx)
         return run
     return wrap
 
 
 def _step(value):
-    def program(ctx):
-        svc = job_services(ctx)
+    def program(ctx, svc):
         resumed = svc.load_checkpoint({"w": (2, 3)})
         w = resumed.tensors["w"] if resumed else SharedTensor.zeros(ctx, (2, 3))
         w = w + SharedTensor.public(ctx, np.full((2, 3), value))
@@ -57,11 +56,11 @@ def test_checkpoints_resume_from_the_newest_step_both_primaries_hold(tmp_path):
 
 def test_without_a_checkpoint_id_loading_finds_nothing_and_saving_fails(tmp_path):
     def program(ctx):
-        svc = job_services(ctx)
-        assert svc.load_checkpoint({"w": (1,)}) is None
-        svc.progress(1, 1)
-        with pytest.raises(SppError, match="no checkpoint id"):
-            svc.save_checkpoint({"w": SharedTensor.zeros(ctx, (1,))}, step=0)
+        for svc in (NullServices(), ServerServices(ctx)):
+            assert svc.checkpoint_id is None and svc.load_checkpoint({"w": (1,)}) is None
+            svc.progress(1, 1)
+            with pytest.raises(SppError, match="no checkpoint id"):
+                svc.save_checkpoint({"w": SharedTensor.zeros(ctx, (1,))}, step=0)
         return True
 
     assert run_local(program).outputs == [True] * 3

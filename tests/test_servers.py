@@ -15,13 +15,13 @@ import pytest
 import tomli_w
 import zmq
 
+from spp_runtime.api import messages as jobs
 from spp_runtime.client import Client, JobFailed, ServerUnavailable
 from spp_runtime.config import load
 from spp_runtime.engine.remote import free_ports
 from spp_runtime.keys import generate, load_pair, load_public
 from spp_runtime.server import cluster as cl
 from spp_runtime.server.cluster import ClusterError
-from spp_runtime.transport import jobs
 
 pytestmark = pytest.mark.network
 ULP = 2.0**-16

@@ -21,6 +21,7 @@ from ..errors import SppError
               show_default=True)
 def server(party: int, config_path: Path, log_level: str) -> None:
     """Run party P<party>: connect to the two peers, then serve jobs until SIGTERM or Ctrl-C."""
+    from ..apps import PROGRAMS
     from ..server.server import PartyServer
 
     logging.basicConfig(
@@ -36,7 +37,7 @@ def server(party: int, config_path: Path, log_level: str) -> None:
     signal.signal(signal.SIGINT, on_signal)
     try:
         cfg = load(config_path)
-        srv = PartyServer(cfg, party)
+        srv = PartyServer(cfg, party, programs=PROGRAMS)
     except SppError as exc:
         raise click.ClickException(str(exc)) from None
     srv.serve(lambda: stop["flag"])

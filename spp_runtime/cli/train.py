@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..client import Client
 from ..errors import SppError
-from ..nn.jobs import PARAM
+from ..nn.programs import PARAM
 from ..nn.model import Model, ModelConfigError, load_params, save_params
 from ..nn.runner import Hyper
 from .console import console as make_console

@@ -19,6 +19,8 @@ import numpy as np
 import zmq
 
 from .. import PARTY_NAMES
+from ..api import messages
+from ..api.storage_messages import encode_request
 from ..config import ClusterConfig
 from ..engine.stats import CallRecord, ProtocolStats, merge_records
 from ..errors import PeerTimeout, ProtocolError, SppError
@@ -26,8 +28,6 @@ from ..keys import KeyPair, load_pair, load_public
 from ..ring import DTYPE
 from ..sharing import reconstruct, share
 from ..storage import errors as storage_errors
-from ..storage.messages import encode_request
-from ..transport import jobs
 from ..transport.zmq_common import LinkMonitor, ZmqOptions, curve_dealer
 
 
@@ -141,7 +141,7 @@ class Client:
         """Each server's status map ("ready", "peers", "jobs", ...)."""
         self.connect()
         for p in range(3):
-            self._socks[p].send_multipart(jobs.encode_status_request())
+            self._socks[p].send_multipart(messages.encode_status_request())
         replies = self._gather(None, timeout, want_status=True)
         return {PARTY_NAMES[p]: r for p, r in replies.items()}  # type: ignore[misc]
 
@@ -156,10 +156,10 @@ class Client:
             if time.monotonic() > deadline:
                 raise ServerUnavailable(f"no connection to {PARTY_NAMES[party]} at {link.url} within {timeout:g} s")
             link.socket.poll(100)
-        sock.send_multipart(jobs.encode_status_request())
+        sock.send_multipart(messages.encode_status_request())
         while (left := deadline - time.monotonic()) > 0:
             if sock.poll(int(min(left, 0.2) * 1000)):
-                reply = jobs.decode_reply(sock.recv_multipart(copy=False), server=PARTY_NAMES[party],
+                reply = messages.decode_reply(sock.recv_multipart(copy=False), server=PARTY_NAMES[party],
                                           max_bytes=self.cfg.max_message_bytes)
                 if isinstance(reply, dict) and reply.get("kind") == "status":
                     return reply
@@ -200,7 +200,7 @@ class Client:
         args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
         refs = dict(datasets or {})
         for p, shares in enumerate((shares0, shares1, None)):
-            self._socks[p].send_multipart(jobs.encode_job(*args, shares, refs, checkpoint), copy=False)
+            self._socks[p].send_multipart(messages.encode_job(*args, shares, refs, checkpoint), copy=False)
         del shares0, shares1
         timeout = self.cfg.timeouts.job_s if timeout is None else timeout
         replies = self._gather(job, timeout, want_status=False, on_progress=on_progress)
@@ -251,7 +251,7 @@ class Client:
                 if what == "monitor":
                     self._links[p].drain()
                 elif p == party:
-                    reply = jobs.decode_reply(s.recv_multipart(copy=False), server=server,
+                    reply = messages.decode_reply(s.recv_multipart(copy=False), server=server,
                                               max_bytes=self.cfg.max_message_bytes)
                     if isinstance(reply, dict) and reply.get("kind") == "answer" and reply.get("rid") == rid:
                         return _answer(reply, server)
@@ -274,7 +274,7 @@ class Client:
         grace = self.cfg.timeouts.heartbeat_timeout_s + 1.0
         failing = False
         while len(replies) + len(lost) < 3:
-            if not failing and any(isinstance(r, jobs.JobReply) and not r.ok for r in replies.values()):
+            if not failing and any(isinstance(r, messages.JobReply) and not r.ok for r in replies.values()):
                 # A failed job fails everywhere within moments; a server that does not
                 # answer by then never started it (e.g. it is cut off from P0).
                 failing = True
@@ -293,7 +293,7 @@ class Client:
                     self._links[p].drain()
                     continue
                 frames = self._socks[p].recv_multipart(copy=False)
-                reply = jobs.decode_reply(frames, server=PARTY_NAMES[p], max_bytes=self.cfg.max_message_bytes)
+                reply = messages.decode_reply(frames, server=PARTY_NAMES[p], max_bytes=self.cfg.max_message_bytes)
                 if isinstance(reply, dict) and reply.get("kind") == "progress":
                     if on_progress is not None and reply.get("job") == job and not want_status:
                         on_progress(int(reply.get("done", 0)), int(reply.get("total", 0)), dict(reply.get("info") or {}))
@@ -301,7 +301,7 @@ class Client:
                 if want_status:
                     if isinstance(reply, dict) and reply.get("kind") == "status":
                         replies[p] = reply
-                elif isinstance(reply, jobs.JobReply) and reply.job == job:
+                elif isinstance(reply, messages.JobReply) and reply.job == job:
                     replies[p] = reply
             for p, link in self._links.items():
                 if p not in replies and p not in lost and not link.up:
@@ -314,7 +314,7 @@ class Client:
             raise JobFailed(job or "?", errors, _root(errors, replies, lost))
         return replies
 
-    def _assemble(self, job: str, replies: dict[int, jobs.JobReply], wall: float) -> JobResult:
+    def _assemble(self, job: str, replies: dict[int, messages.JobReply], wall: float) -> JobResult:
         errors = {PARTY_NAMES[p]: _error_text(r) for p, r in replies.items() if not r.ok}
         if errors:
             raise JobFailed(job, errors, _root(errors, replies, {}))
@@ -353,7 +353,7 @@ def _answer(reply: Mapping[str, Any], server: str) -> dict[str, Any]:
     raise storage_errors.StorageError(f"{server}: {name}: {text}")
 
 
-def _error_text(reply: jobs.JobReply) -> str:
+def _error_text(reply: messages.JobReply) -> str:
     return f"{reply.error_type}: {reply.error}" if reply.error_type else reply.error
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -66,9 +66,6 @@ class PartyContext:
         self._seq_in = {p: 0 for p in range(3) if p != party}
         self._clock = 0
         self._open: list[tuple[CallRecord, float]] = []
-        # What the job running on this context may use besides its inputs (progress,
-        # checkpoints): a ``server.services.JobServices`` set per job by the server.
-        self.services: Any = None
 
     # -- identity -------------------------------------------------------------------------
     @property

@@ -1,6 +1,7 @@
 """The server side: one process per party serving jobs from clients over CURVE ZeroMQ.
 
-``programs`` is the registry of what a job may run; ``party`` runs one job as one party;
-``server`` is the serving loop (P0 orders the jobs); ``cluster`` starts and stops the three
-servers of a local cluster.
+``server`` is the serving loop (P0 orders the jobs) over the programs table it is given
+(``apps.PROGRAMS`` under ``spp server``); ``services`` gives programs progress reports and
+checkpoints; ``storage_service`` answers upload and dataset requests; ``cluster`` starts and
+stops the three servers of a local cluster.
 """

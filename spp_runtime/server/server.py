@@ -19,23 +19,27 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from .. import PARTY_NAMES
+from ..api import messages
+from ..api.envelope import BadRequest
+from ..api.storage_messages import STORAGE_KINDS
 from ..config import ClusterConfig
+from ..engine.context import PartyContext
 from ..engine.session import describe, run_in_session
 from ..errors import PeerFailed, SppError
+from ..jobs import Program
 from ..keys import load_pair, load_public
 from ..storage.checkpoints import CheckpointStore
 from ..tensor import SharedTensor
-from ..transport import jobs, wire
+from ..transport import wire
 from ..transport.zmq_common import ZmqOptions
 from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
-from .programs import PROGRAMS, Program
-from .services import JobServices, attach
+from .services import ServerServices
 from .storage_service import NotStoring, StorageService
 
 log = logging.getLogger(__name__)
@@ -68,21 +72,19 @@ def build_transport(cfg: ClusterConfig, party: int) -> ZmqTransport:
 
 
 class PartyServer:
-    """The serving loop of one party."""
+    """The serving loop of one party, running the programs of ``programs`` (by name)."""
 
-    def __init__(
-        self, cfg: ClusterConfig, party: int, *, programs: dict[str, Program] | None = None
-    ) -> None:
+    def __init__(self, cfg: ClusterConfig, party: int, *, programs: Mapping[str, Program]) -> None:
         self.cfg = cfg
         self.party = party
         self.name = PARTY_NAMES[party]
-        self.programs = programs if programs is not None else PROGRAMS
+        self.programs = programs
         self.transport = build_transport(cfg, party)
         self.started = time.time()
         self.served = 0
         self.failed = 0
         self._announced: deque[tuple[str, dict, float]] = deque()  # (job, announcement, when) from P0
-        self._pending: dict[str, tuple[jobs.JobRequest, bytes, float]] = {}
+        self._pending: dict[str, tuple[messages.JobRequest, bytes, float]] = {}
         self._rejected: dict[str, tuple[str, float]] = {}
         self._refused: dict[str, tuple[str, float]] = {}  # jobs p0 refused: (reason, when)
         self._was_ready = False
@@ -162,29 +164,28 @@ class PartyServer:
     def _on_request(self, req: ClientRequest) -> None:
         job_id = None
         try:
-            kind, header = jobs.request_kind(req.frames)
+            kind, header = messages.request_kind(req.frames)
             if kind == "status":
-                self.transport.reply(req.route, jobs.encode_status(self.name, self.status()))
+                self.transport.reply(req.route, messages.encode_status(self.name, self.status()))
                 return
-            if kind in jobs.STORAGE_KINDS:
+            if kind in STORAGE_KINDS:
                 self._on_storage(req, kind, header)
                 return
             job_id = header.get("job") if isinstance(header.get("job"), str) else None
-            job = jobs.decode_job(
+            job = messages.decode_job(
                 req.frames, header, with_shares=self.party != 2,
                 max_bytes=self.cfg.max_message_bytes,
             )
             stored = self._validate(job)
-        except (jobs.BadRequest, JobRejected, ValueError) as exc:
+        except (BadRequest, JobRejected, ValueError) as exc:
             log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
             self.failed += 1
-            if job_id is not None and self.party != 0:
-                if self._refused.pop(job_id, None) is None:
-                    self._rejected[job_id] = (describe(exc), time.monotonic())
+            if job_id is not None and self.party != 0 and self._refused.pop(job_id, None) is None:
+                self._rejected[job_id] = (describe(exc), time.monotonic())
             if job_id is not None and self.party == 0:
                 for q in (1, 2):  # so that p1 and p2 answer with the reason at once
                     self.transport.send_control(q, {"cmd": "run", "job": job_id, "error": str(exc)})
-            self.transport.reply(req.route, jobs.encode_error(job_id, self.name, exc))
+            self.transport.reply(req.route, messages.encode_error(job_id, self.name, exc))
             return
         log.info(
             "%s: job %s from client %s: %s, inputs %s, stored %s",
@@ -198,7 +199,7 @@ class PartyServer:
         else:
             self._pending[job.job] = (job, req.route, time.monotonic())
 
-    def _validate(self, job: jobs.JobRequest, stored: dict | None = None) -> dict[str, list]:
+    def _validate(self, job: messages.JobRequest, stored: dict | None = None) -> dict[str, list]:
         """Check a job; returns its stored inputs ``{input: [shape, upload_id]}``.
 
         P0 reads them from its store; P1 and P2 check them against P0's announcement
@@ -233,7 +234,7 @@ class PartyServer:
             raise JobRejected(f"job {job.job}: {exc}") from None
         return stored
 
-    def _stored_input(self, job: jobs.JobRequest, name: str, ref: str) -> list:
+    def _stored_input(self, job: messages.JobRequest, name: str, ref: str) -> list:
         """``[shape, upload_id]`` of a stored input on this primary; JobRejected if unusable."""
         dataset, part = ref.split(":")
         if self.storage is None:
@@ -258,9 +259,9 @@ class PartyServer:
             body = self.storage.handle(kind, header, req.frames[1:], req.client)
         except (SppError, ValueError, KeyError, TypeError, OSError) as exc:
             log.warning("%s: refused %s from client %s: %s", self.name, kind, req.client, exc)
-            self.transport.reply(req.route, jobs.encode_answer(rid, self.name, exc=exc))
+            self.transport.reply(req.route, messages.encode_answer(rid, self.name, exc=exc))
             return
-        self.transport.reply(req.route, jobs.encode_answer(rid, self.name, body))
+        self.transport.reply(req.route, messages.encode_answer(rid, self.name, body))
 
     def _on_control(self, ctl: PeerControl) -> None:
         body = ctl.message
@@ -284,9 +285,9 @@ class PartyServer:
     def _refuse(self, job_id: str, route: bytes) -> None:
         reason, _ = self._refused.pop(job_id)
         self.failed += 1
-        self.transport.reply(route, jobs.encode_error(job_id, self.name, JobRejected(f"{reason} (reported by p0)")))
+        self.transport.reply(route, messages.encode_error(job_id, self.name, JobRejected(f"{reason} (reported by p0)")))
 
-    def _announce_and_run(self, job: jobs.JobRequest, route: bytes, stored: dict) -> None:
+    def _announce_and_run(self, job: messages.JobRequest, route: bytes, stored: dict) -> None:
         for q in (1, 2):
             self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest(),
                                             "stored": stored})
@@ -314,7 +315,7 @@ class PartyServer:
                 except (JobRejected, ValueError, TypeError) as exc:
                     self.transport.abort_session(describe(exc), session=session)
                     self.failed += 1
-                    self.transport.reply(route, jobs.encode_error(job_id, self.name, exc))
+                    self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
                     continue
                 self._run(job, route, stored)
             elif job_id in self._rejected:
@@ -336,7 +337,7 @@ class PartyServer:
                 del self._pending[job_id]
                 exc = JobRejected(f"job {job_id}: p0 did not start it within {timeout:g} s")
                 self.failed += 1
-                self.transport.reply(route, jobs.encode_error(job_id, self.name, exc))
+                self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
         for job_id, (_, when) in list(self._rejected.items()):
             if now - when > timeout:
                 del self._rejected[job_id]
@@ -353,21 +354,22 @@ class PartyServer:
             else:
                 log.warning("%s: lost a peer: %s", self.name, self.transport.peer_status())
 
-    def _services(self, job: jobs.JobRequest, route: bytes) -> JobServices:
+    def _services(self, ctx: PartyContext, job: messages.JobRequest, route: bytes) -> ServerServices:
         ckpts = None
         if job.checkpoint is not None and self.storage is not None:
             if self._checkpoints is None:
                 self._checkpoints = CheckpointStore(self.storage.store.root / "checkpoints")
             ckpts = self._checkpoints
         reporter = _reporter(self.transport, route, job.job, self.name) if self.party == 0 else None
-        return JobServices(job=job.job, reporter=reporter, checkpoints=ckpts, checkpoint_id=job.checkpoint)
+        return ServerServices(ctx, job=job.job, reporter=reporter, checkpoints=ckpts,
+                              checkpoint_id=job.checkpoint)
 
     # -- running one job -------------------------------------------------------------------------
-    def _run(self, job: jobs.JobRequest, route: bytes, stored: dict) -> None:
+    def _run(self, job: messages.JobRequest, route: bytes, stored: dict) -> None:
         program = self.programs[job.program]
         t0 = time.perf_counter()
 
-        def body(ctx):
+        def body(ctx: PartyContext) -> list[messages.Output]:
             inputs = {
                 name: SharedTensor.like(ctx, job.shares.get(name), shape)
                 for name, shape in job.input_shapes.items()
@@ -377,8 +379,7 @@ class PartyServer:
                 if self.storage is not None:
                     share = self.storage.store.load(*ref.split(":"))  # read-only memmap
                 inputs[name] = SharedTensor.like(ctx, share, tuple(stored[name][0]))
-            attach(ctx, self._services(job, route))
-            return _collect(program.run(ctx, inputs, job.params))
+            return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route)))
 
         self._current_job = job.job
         try:
@@ -390,7 +391,7 @@ class PartyServer:
             self.failed += 1
             level = logging.INFO if isinstance(exc, PeerFailed) else logging.WARNING
             log.log(level, "%s: job %s (%s) failed: %s", self.name, job.job, job.program, describe(exc))
-            self.transport.reply(route, jobs.encode_error(job.job, self.name, exc))
+            self.transport.reply(route, messages.encode_error(job.job, self.name, exc))
             return
         finally:
             self._current_job = None
@@ -400,25 +401,25 @@ class PartyServer:
         log.info("%s: job %s (%s) done in %.3f s, sent %d payload bytes", self.name, job.job,
                  job.program, elapsed, sent)
         records = [c.to_dict() for c in calls]
-        self.transport.reply(route, jobs.encode_result(job.job, self.name, outputs, records, elapsed))
+        self.transport.reply(route, messages.encode_result(job.job, self.name, outputs, records, elapsed))
 
 
 def _reporter(transport: ZmqTransport, route: bytes, job: str, party: str):
     def report(done: int, total: int, info: dict) -> None:
-        transport.reply(route, jobs.encode_progress(job, party, done, total, info))
+        transport.reply(route, messages.encode_progress(job, party, done, total, info))
 
     return report
 
 
-def _collect(outs) -> list[jobs.Output]:
+def _collect(outs) -> list[messages.Output]:
     """Program outputs as reply entries: shares of SharedTensors, public arrays as they are."""
     result = []
     for name, val in outs.items():
         if isinstance(val, SharedTensor):
-            result.append(jobs.Output(name, "shared", val.share, val.shape))
+            result.append(messages.Output(name, "shared", val.share, val.shape))
         else:
             arr = np.asarray(val)
             if arr.dtype.name not in wire.ALLOWED_DTYPES:
                 raise TypeError(f"public output {name!r} has dtype {arr.dtype}, which cannot be sent")
-            result.append(jobs.Output(name, "public", arr, arr.shape))
+            result.append(messages.Output(name, "public", arr, arr.shape))
     return result

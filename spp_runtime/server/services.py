@@ -1,24 +1,13 @@
-"""What a running program can use besides its inputs: progress reports and checkpoints.
+"""The servers' job services: progress to the client from P0, checkpoints in the primaries' stores.
 
-A program reaches them with ``job_services(ctx)`` (every party calls it; it never fails)::
-
-    svc = job_services(ctx)
-    resumed = svc.load_checkpoint({"w1": (784, 128), "b1": (128,)})   # None if nothing saved
-    start = 0 if resumed is None else resumed.step + 1
-    for epoch in range(start, epochs):
-        ...
-        svc.progress(epoch + 1, epochs, {"epoch": epoch})               # P0 tells the client
-        svc.save_checkpoint({"w1": w1, "b1": b1}, step=epoch)           # P0/P1 write shares
-
-``progress`` is sent by P0 only (P1 and P2 do nothing) and carries only what the program
-passes in ``info``: public values. ``save_checkpoint`` is local on each primary (no traffic;
-the helper does nothing). ``load_checkpoint`` is SPMD: P0 and P1 exchange which steps they
-hold (32 bytes each way, then 8 bytes P0 -> P2: 2 rounds, recorded as ``checkpoint.load``), all three agree on
-the newest step both hold, and the primaries read their shares of it. Checkpoints are keyed
-by the id the client chose (``Client.run(..., checkpoint="run-1")``); without one,
-``save_checkpoint`` raises and ``load_checkpoint`` returns None. Programs run with
-``run_local`` get :class:`JobServices` with no reporter and no checkpoints unless the test
-attaches its own with :func:`attach`.
+:class:`ServerServices` implements :class:`~spp_runtime.jobs.services.JobServices` for one
+party and one job; the server builds one per party for every job and passes it to the program.
+``progress`` is sent by P0 only (P1 and P2 do nothing), at most every ``min_interval_s``
+except the final call. ``save_checkpoint`` is local on each primary (no traffic; the helper
+does nothing). ``load_checkpoint`` is SPMD: P0 and P1 exchange which steps they hold (32
+bytes each way, then 8 bytes P0 -> P2: 2 rounds, recorded as ``checkpoint.load``), all three
+agree on the newest step both hold, and the primaries read their shares of it. Tests of
+programs in process (``run_local``) build one per party themselves.
 """
 
 from __future__ import annotations
@@ -26,32 +15,25 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..engine.context import PartyContext
 from ..errors import SppError
+from ..jobs.services import Resumed, no_checkpoint_id
 from ..storage.checkpoints import CheckpointStore
 from ..tensor import SharedTensor
 
 Reporter = Callable[[int, int, dict], None]
 
 
-@dataclass(frozen=True)
-class Resumed:
-    """A loaded checkpoint: its step, the program's info saved with it, and the tensors."""
-
-    step: int
-    tensors: dict[str, SharedTensor]
-    info: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass
-class JobServices:
-    """One party's services for one job."""
+class ServerServices:
+    """One party's services for one job (the server's :class:`~spp_runtime.jobs.JobServices`)."""
 
+    ctx: PartyContext
     job: str = "local"
     reporter: Reporter | None = None  # set on P0 only
     checkpoints: CheckpointStore | None = None  # set on P0 and P1 when the job has an id
@@ -78,19 +60,18 @@ class JobServices:
                         info: Mapping[str, Any] | None = None) -> None:
         """Save the primaries' shares of ``tensors`` as ``step`` (atomic; keeps the newest 2)."""
         if self.checkpoint_id is None:
-            raise SppError("this job has no checkpoint id; pass checkpoint=... when submitting it")
+            raise no_checkpoint_id()
         if self.checkpoints is None:
             return  # the helper holds no shares
-        ctx = self._ctx or (next(iter(tensors.values())).ctx if tensors else None)
-        frac_bits = ctx.fxp.frac_bits if ctx is not None else 16
+        frac_bits = self.ctx.fxp.frac_bits
         shares = {name: t.share for name, t in tensors.items()}
         self.checkpoints.save(self.checkpoint_id, step, _tag(self.job), frac_bits, shares, info)  # type: ignore[arg-type]
 
-    def load_checkpoint(self, shapes: Mapping[str, tuple[int, ...]], ctx: PartyContext | None = None) -> Resumed | None:
+    def load_checkpoint(self, shapes: Mapping[str, tuple[int, ...]]) -> Resumed | None:
         """The newest step that both P0 and P1 hold, as SharedTensors of ``shapes``; None if
         there is none (or the job has no checkpoint id). All three parties must call it."""
-        ctx = ctx or self._ctx
-        if self.checkpoint_id is None or ctx is None:
+        ctx = self.ctx
+        if self.checkpoint_id is None:
             return None
         with ctx.record("checkpoint.load"):
             step, info, frac_bits = _agree(ctx, self)
@@ -110,27 +91,12 @@ class JobServices:
                 tensors[name] = SharedTensor.like(ctx, share, shape)
         return Resumed(step, tensors, info)
 
-    _ctx: PartyContext | None = None
-
-
-def attach(ctx: PartyContext, services: JobServices) -> JobServices:
-    """Make ``services`` what ``job_services(ctx)`` returns (the server does this per job)."""
-    services._ctx = ctx
-    ctx.services = services
-    return services
-
-
-def job_services(ctx: PartyContext) -> JobServices:
-    """This party's services for the job ``ctx`` runs (inert ones if none were attached)."""
-    svc = ctx.services
-    return svc if isinstance(svc, JobServices) else attach(ctx, JobServices())
-
 
 def _tag(job: str) -> int:
     return int.from_bytes(hashlib.sha256(job.encode()).digest()[:7], "big")
 
 
-def _agree(ctx: PartyContext, svc: JobServices) -> tuple[int | None, dict, int | None]:
+def _agree(ctx: PartyContext, svc: ServerServices) -> tuple[int | None, dict, int | None]:
     """P0 and P1 swap their (step, tag) lists; P0 tells P2 the newest common step."""
     n = 2 * (svc.checkpoints.keep if svc.checkpoints is not None else 2)
     if ctx.is_helper:

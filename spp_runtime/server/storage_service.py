@@ -1,7 +1,7 @@
 """A primary server's storage requests: uploads, dataset listing and deletion, in-doubt uploads.
 
 :class:`StorageService` owns the party's :class:`ShareStore` (``<data_dir>/<pN>``) and answers
-the storage requests of ``transport.jobs.STORAGE_KINDS``. The uploader (``owner``) is the
+the storage requests of ``api.storage_messages.STORAGE_KINDS``. The uploader (``owner``) is the
 identity bound to the client's CURVE key by the ZAP handler, never what the client claims;
 only a dataset's owner may delete it. Between servers it settles uploads left prepared by a
 coordinator that went away (docs/STORAGE.md, recovery rule): P1 asks P0
@@ -20,13 +20,13 @@ from dataclasses import replace
 from typing import Any
 
 from .. import PARTY_NAMES
+from ..api import storage_messages as msg
+from ..api.envelope import BadRequest
 from ..config import ClusterConfig
 from ..errors import SppError
-from ..storage import messages as msg
 from ..storage.errors import StorageError
 from ..storage.meta import UploadMeta, validate_upload_id
 from ..storage.store import ShareStore, UploadStatus
-from ..transport.jobs import BadRequest
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ..api import names
 from .atomic import atomic_write_json, durable_rename, fsync_dir, fsync_file, make_dir, read_json
 from .errors import StorageError
 from .meta import SHARE_DTYPE
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_TENSOR = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 META = "meta.json"
 
 
@@ -66,7 +64,7 @@ class CheckpointStore:
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < 10**10:
             raise CheckpointError(f"checkpoint {ckpt}: step must be an integer in 0..9999999999, got {step!r}")
         for name in shares:
-            if not _TENSOR.fullmatch(name):
+            if not names.is_name(name):
                 raise CheckpointError(f"checkpoint {ckpt}: tensor name {name!r} is not a plain name")
         make_dir(cdir)
         tmp = cdir / f".new-{step}-{os.urandom(4).hex()}"
@@ -126,7 +124,7 @@ class CheckpointStore:
         return out
 
     def _dir(self, ckpt: str) -> Path:
-        if not isinstance(ckpt, str) or not _ID.fullmatch(ckpt):
+        if not names.is_checkpoint_id(ckpt):
             raise CheckpointError(f"checkpoint id {ckpt!r} must be 1-64 of letters, digits and ._-")
         return self.root / ckpt
 

@@ -12,30 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..api import names
+from ..api.storage_messages import MAX_NDIM, SHARE_DTYPE
 from .errors import InvalidMetadata
 
 FORMAT_VERSION = 1
-SHARE_DTYPE = np.dtype("<u8")
 MAX_PARTS = 8
 MAX_ROWS = 1 << 40
-MAX_NDIM = 8
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_UPLOAD_ID = re.compile(r"[0-9a-f]{16,64}")
-_PART = re.compile(r"[a-z][a-z0-9_]{0,15}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def validate_name(name: object) -> str:
     """A dataset name: 1-64 of letters, digits, ``.``, ``_``, ``-``, starting alphanumeric."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not names.is_dataset_name(name):
         raise InvalidMetadata(
             f"invalid dataset name {str(name)[:80]!r}: use 1-64 letters, digits, '.', '_' or '-', "
             f"starting with a letter or digit"
@@ -45,14 +39,14 @@ def validate_name(name: object) -> str:
 
 def validate_upload_id(upload_id: object) -> str:
     """An upload id: 16-64 lowercase hex digits (see :func:`new_upload_id`)."""
-    if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+    if not names.is_upload_id(upload_id):
         raise InvalidMetadata(f"invalid upload id {str(upload_id)[:80]!r}: need 16-64 hex digits")
     return upload_id
 
 
 def validate_digest(digest: object, what: str) -> str:
     """A sha256 digest as 64 lowercase hex digits."""
-    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+    if not names.is_sha256(digest):
         raise InvalidMetadata(f"{what}: not a sha256 hex digest")
     return digest
 
@@ -87,7 +81,7 @@ def _parts(value: object) -> dict[str, tuple[int, ...]]:
         raise InvalidMetadata(f"parts must map 1-{MAX_PARTS} part names to row shapes")
     out: dict[str, tuple[int, ...]] = {}
     for k, v in value.items():
-        if not isinstance(k, str) or not _PART.fullmatch(k):
+        if not names.is_part(k):
             raise InvalidMetadata(f"invalid part name {str(k)[:40]!r}")
         out[k] = _shape(v, f"row shape of part {k}")
     if "x" not in out:

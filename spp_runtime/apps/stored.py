@@ -9,16 +9,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..engine.context import PartyContext
+from ..jobs import Inputs, JobServices, Outputs, Params, Program, Shapes, programs_table
 from ..tensor import SharedTensor
-from .programs import Inputs, Outputs, Params, Program, Shapes
-from .services import job_services
 
 
-def _dense_scores(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+def _dense_scores(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Outputs:
     x, w, b = t["x"], t["w"], t["b"]
     batch = int(params.get("batch", 256))
-    svc = job_services(ctx)
     rows, parts = x.shape[0], []
     for start in range(0, rows, batch):
         parts.append(x[start:start + batch] @ w + b)
@@ -35,9 +35,8 @@ def _check_dense(params: Params, shapes: Shapes) -> None:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
 
 
-def _column_sums(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+def _column_sums(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Outputs:
     x = t["x"]
-    svc = job_services(ctx)
     width = (x.shape[1],)
     resumed = svc.load_checkpoint({"acc": width})
     acc = x.sum(axis=0) + (resumed.tensors["acc"] if resumed else SharedTensor.zeros(ctx, width))
@@ -52,12 +51,9 @@ def _check_sums(params: Params, shapes: Shapes) -> None:
         raise ValueError(f"column_sums needs a matrix x, got shape {list(shapes['x'])}")
 
 
-STORAGE_PROGRAMS: dict[str, Program] = {
-    p.name: p
-    for p in (
-        Program("dense_scores", _dense_scores, ("x", "w", "b"), _check_dense,
-                "x @ w + b in batches (params: batch), with progress reports"),
-        Program("column_sums", _column_sums, ("x",), _check_sums,
-                "running column sums of x kept in the job's checkpoint"),
-    )
-}
+PROGRAMS: Mapping[str, Program] = programs_table(
+    Program("dense_scores", _dense_scores, ("x", "w", "b"), _check_dense,
+            "x @ w + b in batches (params: batch), with progress reports"),
+    Program("column_sums", _column_sums, ("x",), _check_sums,
+            "running column sums of x kept in the job's checkpoint"),
+)

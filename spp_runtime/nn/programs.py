@@ -16,13 +16,13 @@ the public count of correct predictions (``correct``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..engine.context import PartyContext
-from ..server.program import Inputs, Outputs, Params, Program, Shapes
-from ..server.services import job_services
+from ..jobs import Inputs, JobServices, Outputs, Params, Program, Shapes, programs_table
 from ..tensor import SharedTensor
 from .model import Model, model_from_dict
 from .ops import SecureOps
@@ -70,9 +70,8 @@ def _check_train(params: Params, shapes: Shapes) -> None:
     _check_weights(model, shapes)
 
 
-def _train(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+def _train(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Outputs:
     model, hyper = _model(params), Hyper(**params["hyper"])
-    svc = job_services(ctx)
     weights = _weights(t)
     x, y = t["x"], secure_onehot(t["y"], model.outputs)
     test = (t["x_test"], secure_onehot(t["y_test"], model.outputs)) if "x_test" in t and params.get("report_accuracy") else None
@@ -119,15 +118,15 @@ def _check_infer(params: Params, shapes: Shapes) -> None:
     _check_weights(model, shapes)
 
 
-def _infer(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
+def _infer(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Outputs:
     model = _model(params)
     ops = SecureOps(ctx)
     weights = _weights(t)
     x = t["x"]
-    svc = job_services(ctx)
     batch = int(params.get("batch", 2000))
     y = secure_onehot(t["y"], model.outputs) if "y" in t else None
-    parts, correct = [], 0
+    parts: list[SharedTensor] = []
+    correct: int | None = 0
     for i in range(0, x.shape[0], batch):
         scores, _ = model.forward(ops, weights, x[i : i + batch], keep=False)
         parts.append(model.predict(ops, scores))
@@ -141,12 +140,9 @@ def _infer(ctx: PartyContext, t: Inputs, params: Params) -> Outputs:
     return out
 
 
-NN_PROGRAMS: dict[str, Program] = {
-    p.name: p
-    for p in (
-        Program("train", _train, None, _check_train,
-                "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch"),
-        Program("infer", _infer, None, _check_infer,
-                "class scores of a model on stored x (and the correct count when y is given)"),
-    )
-}
+PROGRAMS: Mapping[str, Program] = programs_table(
+    Program("train", _train, None, _check_train,
+            "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch"),
+    Program("infer", _infer, None, _check_infer,
+            "class scores of a model on stored x (and the correct count when y is given)"),
+)

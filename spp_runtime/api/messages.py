@@ -1,6 +1,7 @@
 """Client <-> server messages: job requests, results, errors and status, validated on receipt.
 
-A message is a msgpack header frame followed by raw array frames (like party messages):
+A message is a msgpack header frame followed by raw array frames (like party messages); every
+header carries the version ``"v"`` (:mod:`.envelope`):
 
 * request ``{"v", "kind": "job", "job", "program", "params", "frac_bits", "inputs":
   [[name, shape], ...], "datasets": {input: "dataset:part"}, "checkpoint": id | None}`` then,
@@ -14,16 +15,16 @@ A message is a msgpack header frame followed by raw array frames (like party mes
 * status ``{"v", "kind": "status", "party", "ready", "peers", ...}``;
 * progress ``{"v", "kind": "progress", "job", "party", "done", "total", "info"}`` (P0, while a
   job runs);
-* storage requests (kinds in ``STORAGE_KINDS``, see ``storage/messages.py``) are answered by
+* storage requests (kinds in ``STORAGE_KINDS``, see :mod:`.storage_messages`) are answered by
   ``{"v", "kind": "answer", "rid", "party", "ok", ...}``.
 
-Errors name what is wrong with the message and never echo array contents.
+Names and ids follow :mod:`.names`. Errors name what is wrong with the message and never echo
+array contents.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,21 +34,10 @@ import numpy as np
 
 from ..errors import ProtocolError
 from ..ring import DTYPE
-from . import wire
-
-JOB_VERSION = 1
-_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-_DATASET_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[a-z][a-z0-9_]{0,15}$")
-_CHECKPOINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-STORAGE_KINDS = frozenset({
-    "upload.begin", "upload.chunk", "upload.prepare", "upload.commit", "upload.abort",
-    "upload.status", "datasets.list", "datasets.show", "datasets.delete",
-})
-
-
-class BadRequest(ProtocolError):
-    """A client's request is malformed or names something that does not exist."""
+from ..transport import wire
+from . import names
+from .envelope import BadRequest, array_frame, decode_header, frame_buf, frame_len, pack, short
+from .storage_messages import STORAGE_KINDS
 
 
 @dataclass
@@ -114,7 +104,6 @@ def encode_job(
     """Frames of a job request; ``shares`` None for the helper; ``datasets`` maps further
     inputs to stored dataset parts ("name:part")."""
     header = {
-        "v": JOB_VERSION,
         "kind": "job",
         "job": job,
         "program": program,
@@ -124,35 +113,33 @@ def encode_job(
         "datasets": dict(datasets or {}),
         "checkpoint": checkpoint,
     }
-    frames: list = [msgpack.packb(header, use_bin_type=True)]
-    if shares is not None:
-        for name in shapes:
-            a = np.ascontiguousarray(shares[name], dtype=DTYPE)
-            frames.append(memoryview(a).cast("B") if a.size else b"")
-    return frames
+    frames = [] if shares is None else [
+        array_frame(np.ascontiguousarray(shares[name], dtype=DTYPE)) for name in shapes
+    ]
+    return pack(header, *frames)
 
 
 def encode_status_request() -> list:
-    return [msgpack.packb({"v": JOB_VERSION, "kind": "status"}, use_bin_type=True)]
+    return pack({"kind": "status"})
 
 
 def request_kind(frames: Sequence) -> tuple[str, dict]:
     """(kind, header) of a client message; BadRequest if it is not one."""
-    header = _header(frames, "request")
+    header = decode_header(frames, "request")
     kind = header.get("kind")
     if kind not in ("job", "status") and kind not in STORAGE_KINDS:
-        raise BadRequest(f"unknown request kind {_short(kind)} (expected 'job', 'status' or a storage request)")
+        raise BadRequest(f"unknown request kind {short(kind)} (expected 'job', 'status' or a storage request)")
     return kind, header
 
 
 def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: int) -> JobRequest:
     """Validate a job request; ``with_shares`` says whether this party expects share frames."""
     job = header.get("job")
-    if not isinstance(job, str) or not _JOB_ID.match(job):
+    if not isinstance(job, str) or not names.is_job_id(job):
         raise BadRequest("job id must be 1-64 characters of letters, digits and _.:-")
     program = header.get("program")
-    if not isinstance(program, str) or not _NAME.match(program):
-        raise BadRequest(f"job {job}: program must be a name, got {_short(program)}")
+    if not isinstance(program, str) or not names.is_name(program):
+        raise BadRequest(f"job {job}: program must be a name, got {short(program)}")
     params = header.get("params", {})
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
         raise BadRequest(f"job {job}: params must be a map with string keys")
@@ -164,8 +151,8 @@ def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: 
         raise BadRequest(f"job {job}: inputs must be a list of [name, shape]")
     shapes: dict[str, tuple[int, ...]] = {}
     for i, spec in enumerate(specs):
-        if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str)
-                and _NAME.match(spec[0]) and isinstance(spec[1], list)
+        if not (isinstance(spec, list) and len(spec) == 2 and names.is_name(spec[0])
+                and isinstance(spec[1], list)
                 and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in spec[1])):
             raise BadRequest(f"job {job}: input {i} must be [name, [dims...]]")
         if spec[0] in shapes:
@@ -182,20 +169,19 @@ def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: 
     if with_shares:
         for (name, shape), frame in zip(shapes.items(), frames[1:]):
             n = int(np.prod(shape, dtype=np.int64))
-            if _frame_len(frame) != 8 * n:
+            if frame_len(frame) != 8 * n:
                 raise BadRequest(f"job {job}: share of input {name!r} does not match shape {list(shape)}")
-            shares[name] = np.frombuffer(_frame_buf(frame), dtype=DTYPE).reshape(shape)
+            shares[name] = np.frombuffer(frame_buf(frame), dtype=DTYPE).reshape(shape)
     datasets = header.get("datasets") or {}
     if not isinstance(datasets, dict) or not all(
-        isinstance(k, str) and _NAME.match(k) and isinstance(v, str) and _DATASET_REF.match(v)
-        for k, v in datasets.items()
+        names.is_name(k) and names.is_dataset_ref(v) for k, v in datasets.items()
     ):
         raise BadRequest(f"job {job}: datasets must map input names to 'dataset:part'")
     clash = sorted(set(datasets) & set(shapes))
     if clash:
         raise BadRequest(f"job {job}: inputs {clash} are both uploaded and stored")
     checkpoint = header.get("checkpoint")
-    if checkpoint is not None and not (isinstance(checkpoint, str) and _CHECKPOINT_ID.match(checkpoint)):
+    if checkpoint is not None and not names.is_checkpoint_id(checkpoint):
         raise BadRequest(f"job {job}: checkpoint id must be 1-64 of letters, digits and ._- ")
     return JobRequest(job, program, params, frac_bits, shapes, shares, dict(datasets), checkpoint)
 
@@ -207,46 +193,43 @@ def encode_result(job: str, party: str, outputs: Sequence[Output], records: list
         dtype = DTYPE if out.array is None else out.array.dtype
         specs.append([out.name, out.kind, np.dtype(dtype).name, list(out.shape)])
         if out.array is not None:
-            a = np.ascontiguousarray(out.array)
-            frames.append(memoryview(a).cast("B") if a.size else b"")
-    header = {"v": JOB_VERSION, "kind": "result", "job": job, "party": party,
+            frames.append(array_frame(np.ascontiguousarray(out.array)))
+    header = {"kind": "result", "job": job, "party": party,
               "outputs": specs, "records": records, "elapsed": elapsed}
-    return [msgpack.packb(header, use_bin_type=True), *frames]
+    return pack(header, *frames)
 
 
 def encode_error(job: str | None, party: str, exc: BaseException) -> list:
-    header = {"v": JOB_VERSION, "kind": "error", "job": job, "party": party,
-              "type": type(exc).__name__, "error": str(exc)[:2000],
-              "peer": getattr(exc, "peer", None)}
-    return [msgpack.packb(header, use_bin_type=True)]
+    return pack({"kind": "error", "job": job, "party": party,
+                 "type": type(exc).__name__, "error": str(exc)[:2000],
+                 "peer": getattr(exc, "peer", None)})
 
 
 def encode_status(party: str, info: Mapping[str, Any]) -> list:
-    return [msgpack.packb({"v": JOB_VERSION, "kind": "status", "party": party, **info}, use_bin_type=True)]
+    return pack({"kind": "status", "party": party, **info})
 
 
 def encode_progress(job: str, party: str, done: int, total: int, info: Mapping[str, Any]) -> list:
-    header = {"v": JOB_VERSION, "kind": "progress", "job": job, "party": party,
-              "done": done, "total": total, "info": dict(info)}
-    return [msgpack.packb(header, use_bin_type=True)]
+    return pack({"kind": "progress", "job": job, "party": party,
+                 "done": done, "total": total, "info": dict(info)})
 
 
 def encode_answer(rid: object, party: str, body: Mapping[str, Any] | None = None,
                   exc: BaseException | None = None) -> list:
     """A server's answer to a storage request: ``ok`` with ``body``, or the error's class
     name and message."""
-    header: dict[str, Any] = {"v": JOB_VERSION, "kind": "answer", "rid": rid, "party": party}
+    header: dict[str, Any] = {"kind": "answer", "rid": rid, "party": party}
     if exc is None:
         header.update(ok=True, body=dict(body or {}))
     else:
         header.update(ok=False, error=type(exc).__name__, message=str(exc)[:2000])
-    return [msgpack.packb(header, use_bin_type=True)]
+    return pack(header)
 
 
 def decode_reply(frames: Sequence, *, server: str, max_bytes: int) -> JobReply | dict:
     """A server's reply: a JobReply for results and errors, the header map for status,
     progress and storage answers."""
-    header = _header(frames, "reply", peer=server)
+    header = decode_header(frames, "reply", peer=server)
     kind = header.get("kind")
     if kind in ("status", "progress", "answer"):
         return header
@@ -277,40 +260,9 @@ def decode_reply(frames: Sequence, *, server: str, max_bytes: int) -> JobReply |
             used += 1
             dt = np.dtype(dtype)
             n = int(np.prod(shape, dtype=np.int64))
-            if _frame_len(frame) != n * dt.itemsize:
+            if frame_len(frame) != n * dt.itemsize:
                 raise ProtocolError(f"output {name!r} does not match its shape", server)
-            arr = np.frombuffer(_frame_buf(frame), dtype=dt).reshape(shape)
+            arr = np.frombuffer(frame_buf(frame), dtype=dt).reshape(shape)
         outputs.append(Output(name, okind, arr, tuple(shape)))
     return JobReply(job=header.get("job"), party=str(header.get("party")), ok=True, outputs=outputs,
                     records=list(header.get("records", [])), elapsed=float(header.get("elapsed", 0.0)))
-
-
-def _header(frames: Sequence, what: str, peer: str | None = None) -> dict:
-    if not frames:
-        raise BadRequest(f"empty {what}", peer)
-    try:
-        header = msgpack.unpackb(_frame_buf(frames[0]), raw=False)
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise BadRequest(f"malformed {what} header ({type(exc).__name__})", peer) from None
-    if not isinstance(header, dict):
-        raise BadRequest(f"{what} header is not a map", peer)
-    if header.get("v") != JOB_VERSION:
-        raise BadRequest(f"unsupported {what} version {_short(header.get('v'))}", peer)
-    return header
-
-
-def _frame_len(frame: object) -> int:
-    if isinstance(frame, memoryview):
-        return frame.nbytes
-    buf = getattr(frame, "buffer", None)  # zmq.Frame
-    return buf.nbytes if buf is not None else len(frame)  # type: ignore[arg-type]
-
-
-def _frame_buf(frame: object) -> bytes | memoryview:
-    buf = getattr(frame, "buffer", None)  # zmq.Frame
-    return buf if buf is not None else frame  # type: ignore[return-value]
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,9 +1,9 @@
 """Storage requests between a client and a primary server (the part-2 message flow).
 
 A request is one msgpack header ``{"v", "kind", "rid", ...}`` (``kind`` one of
-``transport.jobs.STORAGE_KINDS``, ``rid`` a request id echoed in the answer) followed, for
-``upload.chunk`` only, by one raw little-endian uint64 frame per part in the header's
-``parts`` order. Answers are ``transport.jobs.encode_answer``. See docs/STORAGE.md.
+``STORAGE_KINDS``, ``rid`` a request id echoed in the answer) followed, for ``upload.chunk``
+only, by one raw little-endian uint64 frame per part in the header's ``parts`` order. Answers
+are :func:`.messages.encode_answer`. See docs/STORAGE.md.
 """
 
 from __future__ import annotations
@@ -11,24 +11,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import msgpack
 import numpy as np
 
-from ..transport.jobs import JOB_VERSION, BadRequest
-from .errors import InvalidMetadata
-from .meta import MAX_NDIM, SHARE_DTYPE
+from .envelope import BadRequest, array_frame, pack
+
+STORAGE_KINDS = frozenset({
+    "upload.begin", "upload.chunk", "upload.prepare", "upload.commit", "upload.abort",
+    "upload.status", "datasets.list", "datasets.show", "datasets.delete",
+})
+SHARE_DTYPE = np.dtype("<u8")  # shares in chunk frames (and in the servers' stores)
+MAX_NDIM = 8  # dimensions of a part's rows (and of a chunk's part)
 
 
 def encode_request(kind: str, rid: str, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> list:
     """Frames of a storage request; ``arrays`` (chunk shares per part) become raw frames."""
-    header: dict[str, Any] = {"v": JOB_VERSION, "kind": kind, "rid": rid, **fields}
-    frames: list = []
+    header: dict[str, Any] = {"kind": kind, "rid": rid, **fields}
+    frames = []
     if arrays:
         header["parts"] = [[p, list(a.shape)] for p, a in arrays.items()]
-        for a in arrays.values():
-            c = np.ascontiguousarray(a, dtype=SHARE_DTYPE)
-            frames.append(memoryview(c).cast("B") if c.size else b"")
-    return [msgpack.packb(header, use_bin_type=True), *frames]
+        frames = [array_frame(np.ascontiguousarray(a, dtype=SHARE_DTYPE)) for a in arrays.values()]
+    return pack(header, *frames)
 
 
 def decode_chunk_arrays(header: Mapping[str, Any], frames: Sequence) -> dict[str, np.ndarray]:
@@ -45,7 +47,7 @@ def decode_chunk_arrays(header: Mapping[str, Any], frames: Sequence) -> dict[str
         buf = frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
         n = int(np.prod(spec[1], dtype=np.int64))
         if buf.nbytes != n * SHARE_DTYPE.itemsize:
-            raise InvalidMetadata(f"upload.chunk: part {spec[0]!r} has {buf.nbytes} bytes, not shape {spec[1]}")
+            raise BadRequest(f"upload.chunk: part {spec[0]!r} has {buf.nbytes} bytes, not shape {spec[1]}")
         out[spec[0]] = np.frombuffer(buf, dtype=SHARE_DTYPE).reshape(spec[1])
     return out
 

@@ -1,0 +1,90 @@
+"""What a running program can use besides its inputs: progress reports and checkpoints.
+
+A program gets them as its ``services`` argument (every party gets its own)::
+
+    def train(ctx, inputs, params, services):
+        resumed = services.load_checkpoint({"w1": (784, 128), "b1": (128,)})  # None if nothing saved
+        start = 0 if resumed is None else resumed.step + 1
+        for epoch in range(start, epochs):
+            ...
+            services.progress(epoch + 1, epochs, {"epoch": epoch})          # P0 tells the client
+            services.save_checkpoint({"w1": w1, "b1": b1}, step=epoch)      # P0/P1 write shares
+
+``progress`` reaches the client from P0 only and carries only what the program passes in
+``info``: public values. ``save_checkpoint`` is local on each primary (no traffic; the helper
+does nothing). ``load_checkpoint`` is SPMD: all three parties call it. Checkpoints are keyed
+by the id the client chose (``Client.run(..., checkpoint="run-1")``); without one,
+``save_checkpoint`` raises and ``load_checkpoint`` returns None.
+
+:class:`JobServices` is the protocol; the servers' implementation is
+``server.services.ServerServices``. :class:`NullServices` is the inert default for programs
+run outside a server (``run_local``): no progress, no checkpoint id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import SppError
+from ..tensor import SharedTensor
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A loaded checkpoint: its step, the program's info saved with it, and the tensors."""
+
+    step: int
+    tensors: dict[str, SharedTensor]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class JobServices(Protocol):
+    """One party's services for one job."""
+
+    @property
+    def checkpoint_id(self) -> str | None:
+        """The client-chosen checkpoint id of the job; None when it has none."""
+        ...
+
+    def progress(self, done: int, total: int, info: Mapping[str, Any] | None = None) -> None:
+        """Report progress to the submitting client (P0 sends it; others ignore the call).
+
+        ``info`` must hold only public values (str, int, float, bool); anything else is dropped.
+        """
+        ...
+
+    def save_checkpoint(self, tensors: Mapping[str, SharedTensor], *, step: int,
+                        info: Mapping[str, Any] | None = None) -> None:
+        """Save the primaries' shares of ``tensors`` as ``step`` (raises without a checkpoint id)."""
+        ...
+
+    def load_checkpoint(self, shapes: Mapping[str, tuple[int, ...]]) -> Resumed | None:
+        """The newest step that both P0 and P1 hold, as SharedTensors of ``shapes``; None if
+        there is none (or the job has no checkpoint id). All three parties must call it."""
+        ...
+
+
+def no_checkpoint_id() -> SppError:
+    """The error of ``save_checkpoint`` in a job submitted without a checkpoint id."""
+    return SppError("this job has no checkpoint id; pass checkpoint=... when submitting it")
+
+
+@dataclass(frozen=True)
+class NullServices:
+    """Inert services: progress goes nowhere, there is no checkpoint id."""
+
+    @property
+    def checkpoint_id(self) -> str | None:
+        return None
+
+    def progress(self, done: int, total: int, info: Mapping[str, Any] | None = None) -> None:
+        return None
+
+    def save_checkpoint(self, tensors: Mapping[str, SharedTensor], *, step: int,
+                        info: Mapping[str, Any] | None = None) -> None:
+        raise no_checkpoint_id()
+
+    def load_checkpoint(self, shapes: Mapping[str, tuple[int, ...]]) -> Resumed | None:
+        return None
