@@ -189,7 +189,7 @@ class SharedTensor:
         """Division by a public value (a local scaling); shared divisors need the division
         protocol, :func:`spp_runtime.protocols.division.divide`."""
         if isinstance(other, SharedTensor):
-            raise TypeError("a shared divisor needs the division protocol: protocols.division.divide(a, b)")
+            raise TypeError("a shared divisor needs the division protocol (protocols.division.divide)")
         return self.mul_public(1.0 / np.asarray(other, dtype=np.float64))
 
     # -- shape operations (local) -----------------------------------------------------------

@@ -9,9 +9,9 @@ what a value is:
 - :class:`FloatOps`: float64 numpy with exact functions: the plaintext reference.
 - :class:`FixedOps`: an emulation of exactly what :class:`SecureOps` computes, in plaintext:
   int64 ring values with the same fractional bits, products truncated by a floor shift, and
-  the nonlinearities through the same approximations (:mod:`spp_runtime.reference.emulate`). The secure
-  result differs from it only by the local truncation's +-1 unit in the last place per
-  product, so the gap between secure and float64 training is explained by this emulation.
+  the nonlinearities through the same approximations (:mod:`spp_runtime.reference.emulate`).
+  The secure result differs from it only by the local truncation's +-1 unit in the last place
+  per product, so the gap between secure and float64 training is explained by this emulation.
 
 Masks (the derivative of ReLU) are opaque values that only :meth:`Ops.select` consumes.
 """

@@ -1,10 +1,10 @@
 """Sigmoid, tanh and their derivatives: ours ("default") and the S++ paper's ("spp").
 
 Default sigmoid. ``sigma(x) = 1/2 + F(x)`` for |x| < 8, 1 above, 0 below, where F is a
-7-harmonic sine series (:mod:`spp_runtime.reference.approximations`). One masked opening ``M = x + R``
-(:func:`~.opened_compare.open_masked`) serves everything: the saturation tests ``x < 8``
-and ``x < -8`` (:func:`~.opened_compare.msb_opened`, helper-dealt leaves) and the series,
-whose sin/cos correlations the helper deals for the low bits of the same R
+7-harmonic sine series (:mod:`spp_runtime.reference.approximations`). One masked opening
+``M = x + R`` (:func:`~.opened_compare.open_masked`) serves everything: the saturation tests
+``x < 8`` and ``x < -8`` (:func:`~.opened_compare.msb_opened`, helper-dealt leaves) and the
+series, whose sin/cos correlations the helper deals for the low bits of the same R
 (:func:`~.fourier.trig_series_opened`). Both saturations are applied with one batched
 select: ``out = F + [x >= 8](1 - F) - [x < -8] F``. Tanh is the same with its own series.
 

@@ -29,7 +29,8 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "comparison": Family((DEFAULT, SECURENN), ("msb", "drelu", "relu", "maxpool")),
     "division": Family((DEFAULT, SECURENN), ("reciprocal", "divide"), noun="division variant"),
-    "spp": Family((DEFAULT, SPP), ("exp", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "softmax")),
+    "spp": Family((DEFAULT, SPP), ("exp", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad",
+                                   "softmax")),
     "spp_only": Family((SPP,), ("taylor_exp",)),  # the paper's building block, no default of ours
 }
 

@@ -2,8 +2,9 @@
 limits and plaintext specification of the default exponential.
 
 Every approximation is a trigonometric series evaluated without a round of its own by
-:func:`spp_runtime.protocols.fourier.trig_series_opened`; the fits are deterministic (FFT of a reflected function, or a
-weighted least-squares fit), so all parties derive the same coefficients.
+:func:`spp_runtime.protocols.fourier.trig_series_opened`; the fits are deterministic (FFT of a
+reflected function, or a weighted least-squares fit), so all parties derive the same
+coefficients.
 
 ============  =========================  ==========  =========  ======================
 name          function on the interval   period      harmonics  float64 max error

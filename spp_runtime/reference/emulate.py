@@ -46,7 +46,8 @@ def exp(x: np.ndarray) -> np.ndarray:
 
 
 def exp_nonpositive(z: np.ndarray, frac_bits: int = 16) -> np.ndarray:
-    """e^z from :func:`~.approximations.exp_nonpositive_limit` up (exact up to rounding), 0 below."""
+    """e^z from :func:`~.approximations.exp_nonpositive_limit` up (exact up to rounding), 0
+    below."""
     z = np.asarray(z, dtype=np.float64)
     low = exp_nonpositive_limit(frac_bits)
     return np.where(z < low, 0.0, np.exp(np.maximum(z, low)))
