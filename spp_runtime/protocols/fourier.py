@@ -13,7 +13,9 @@ shares of ``sin(k theta)`` and ``cos(k theta)`` for each harmonic k. Since x = c
 are linear in the dealt shares with public coefficients, so any series
 ``b0 + sum_k a_k sin(k phi_x) + b_k cos(k phi_x)`` costs 16 B per harmonic offline per
 element and one truncation, on top of an opening the caller shares with other uses
-(sigmoid and tanh take their saturation tests from it too).
+(sigmoid and tanh take their saturation tests from it too). The series itself
+(:class:`~spp_runtime.reference.fourier.TrigSeries`) and its fits are plaintext, in
+:mod:`spp_runtime.reference.fourier`.
 
 Security: c is uniform in Z_{2^m} to each primary (R is uniform and each knows only its own
 half of it); the dealt shares reach P1 minus fresh P0-P2 PRG values; the helper receives
