@@ -17,7 +17,7 @@ import numpy as np
 
 from spp_runtime.bench.registry import ALL_CASES
 from spp_runtime.engine.local import run_local
-from spp_runtime.protocols.basic import share_input
+from spp_runtime.tensor import share_input
 
 DEFAULT_CASES = ("drelu", "relu", "division", "reciprocal", "maxpool", "rowmax")
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from spp_runtime.protocols.basic import share_input
+from spp_runtime.tensor import share_input
 from spp_runtime.transport.base import Transport
 from spp_runtime.transport.wire import decode
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spp_runtime.bench.registry import ALL_CASES, get_case
-from spp_runtime.protocols.basic import share_input
+from spp_runtime.tensor import share_input
 
 
 @pytest.mark.parametrize("name", sorted(ALL_CASES))

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from helpers import inputs, private_bits
-from spp_runtime.protocols.basic import reveal
 from spp_runtime.protocols.boolean import (
     BitTensor, add_private, and_private, b2a, band, band_fanout, bits_mul, inject_bits, inject_bits_and,
     select_bits,
 )
+from spp_runtime.tensor import reveal
 
 N = 64  # a multiple of 8: packed bit counts are exact in bytes
 

@@ -8,10 +8,10 @@ import pytest
 
 from helpers import edge_values, inputs
 from spp_runtime.encoding import FixedPoint
-from spp_runtime.protocols import compare, securenn
-from spp_runtime.protocols.basic import reveal
+from spp_runtime.protocols import compare
+from spp_runtime.protocols.baselines import securenn
 from spp_runtime.protocols.opened_compare import less_than_public, msb_opened, open_masked
-from spp_runtime.tensor import SharedTensor
+from spp_runtime.tensor import SharedTensor, reveal
 
 FXP = FixedPoint()
 N = 64  # a multiple of 8: packed bit counts are exact in bytes

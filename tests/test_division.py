@@ -8,8 +8,8 @@ import pytest
 
 from helpers import ULP, inputs
 from spp_runtime.encoding import FixedPoint
-from spp_runtime.protocols.basic import reveal
 from spp_runtime.protocols.division import divide, long_division, reciprocal, reciprocal_fine
+from spp_runtime.tensor import reveal
 
 FXP = FixedPoint()
 LO, HI = -8, 15  # the default octaves: b in [2^-8, 2^16)

@@ -7,9 +7,7 @@ CURVE ZeroMQ), so its programs are module-level functions taking their data as a
 import numpy as np
 import pytest
 
-from spp_runtime.protocols.basic import share_input
-from spp_runtime.protocols.beaver import matmul, mul, square
-from spp_runtime.tensor import SharedTensor
+from spp_runtime.tensor import SharedTensor, matmul, mul, share_input, square
 
 ULP = 2.0**-16
 

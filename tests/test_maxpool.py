@@ -8,9 +8,8 @@ import pytest
 
 from helpers import ULP, inputs
 from spp_runtime.encoding import FixedPoint
-from spp_runtime.protocols import compare
-from spp_runtime.protocols.basic import reveal
 from spp_runtime.protocols.maxpool import argmax_onehot, maxpool, maxpool_grad, onehot_to_ring, rowmax
+from spp_runtime.tensor import reveal
 
 FXP = FixedPoint()
 EDGE = 2.0**46 - 1  # rows may span [-EDGE, EDGE]: differences stay below 2^63 ring units
@@ -23,7 +22,7 @@ def q(x):
 def _rowmax(ctx, x):
     t = inputs(ctx, x)
     m, oh = argmax_onehot(t)
-    return (rowmax(t).reveal(), rowmax(t, axis=0, keepdims=True).reveal(), compare.rowmax(t, 0).reveal(),
+    return (rowmax(t).reveal(), rowmax(t, axis=0, keepdims=True).reveal(), rowmax(t, 0).reveal(),
             m.reveal(), reveal(onehot_to_ring(oh)))
 
 

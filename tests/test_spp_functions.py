@@ -8,15 +8,18 @@ import pytest
 
 from helpers import inputs
 from spp_runtime.engine.local import run_local
-from spp_runtime.protocols import approximations as ap
-from spp_runtime.protocols import emulate, spp_paper
 from spp_runtime.protocols.activations import (
     sigmoid, sigmoid_grad, sigmoid_grad_from_output, tanh, tanh_grad, tanh_grad_from_output,
 )
-from spp_runtime.protocols.exponential import exp, exp_nonpositive, exp_reference, taylor_exp
+from spp_runtime.protocols.baselines import spp_paper
+from spp_runtime.protocols.baselines.spp_paper import taylor_exp
+from spp_runtime.protocols.exponential import exp, exp_nonpositive
 from spp_runtime.protocols.fourier import trig_series_opened
 from spp_runtime.protocols.opened_compare import open_masked
 from spp_runtime.protocols.softmax import softmax, softmax_relu
+from spp_runtime.reference import approximations as ap
+from spp_runtime.reference import emulate
+from spp_runtime.reference.approximations import exp_reference
 
 
 def sig(x):
@@ -144,7 +147,7 @@ def _rows(rng, n):
 
 def softmaxes_of(ctx, x):
     t = inputs(ctx, x)
-    return t.softmax(axis=-1).reveal(), t.softmax_relu(axis=-1).reveal(), softmax(t.T, axis=0).reveal()
+    return softmax(t, axis=-1).reveal(), softmax_relu(t, axis=-1).reveal(), softmax(t.T, axis=0).reveal()
 
 
 @pytest.mark.parametrize("n", [2, 3, 10, 100, 1000])
@@ -186,8 +189,8 @@ def test_paper_variant_on_its_documented_ranges(rng):
 
     def prog(ctx):
         a, b, c, d = inputs(ctx, x, xs, xt, m)
-        return (a.exp("spp").reveal(), b.sigmoid("spp").reveal(), c.tanh("spp").reveal(),
-                d.softmax(variant="spp").reveal())
+        return (exp(a, "spp").reveal(), sigmoid(b, "spp").reveal(), tanh(c, "spp").reveal(),
+                softmax(d, variant="spp").reveal())
 
     e, s, t, p = run_local(prog).outputs[0]
     big = x >= -5

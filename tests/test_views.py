@@ -24,8 +24,8 @@ import pytest
 from helpers import chi2_uniform, inputs, ks_uniform, recorder, ring_to_unit
 from spp_runtime.engine.local import run_local
 from spp_runtime.protocols import activations, compare, exponential
+from spp_runtime.protocols.baselines.securenn import P
 from spp_runtime.protocols.opened_compare import less_than_public
-from spp_runtime.protocols.securenn import P
 
 N = 4096
 Z_MAX = 5.0  # |z| bound for a fair-coin frequency test

@@ -8,12 +8,13 @@ client, and ``reference(**plain_inputs)`` (float64 numpy) gives the error.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
 from ..engine.context import PartyContext
+from ..protocols.variants import DEFAULT
 from ..tensor import SharedTensor
 
 Shape = tuple[int, ...]
@@ -30,7 +31,7 @@ class BenchCase:
     make_inputs: InputMaker
     program: SecureProgram
     reference: Reference
-    variants: tuple[str, ...] = ("default",)
+    variants: tuple[str, ...] = (DEFAULT,)  # see spp_runtime.protocols.variants
     description: str = ""
     error_kind: str = "abs"  # "abs", "rel", or "mixed" (relative where |ref| >= 1, else absolute)
     tolerance: float | Mapping[str, float] = 1e-3  # accuracy bar on make_inputs, per variant
@@ -54,7 +55,7 @@ class BenchCase:
 def uniform_inputs(*names: str, low: float = -1.0, high: float = 1.0) -> InputMaker:
     """Inputs drawn uniformly in [low, high) with the bench shape (benchmark data only)."""
 
-    def make(shape: Shape, rng: np.random.Generator, variant: str = "default") -> dict[str, np.ndarray]:
+    def make(shape: Shape, rng: np.random.Generator, variant: str = DEFAULT) -> dict[str, np.ndarray]:
         return {n: rng.uniform(low, high, size=shape) for n in names}
 
     return make

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..protocols.variants import DEFAULT
 from .case import BenchCase, Shape, uniform_inputs
 
 
-def _matmul_inputs(shape: Shape, rng: np.random.Generator, variant: str = "default") -> dict[str, np.ndarray]:
+def _matmul_inputs(shape: Shape, rng: np.random.Generator, variant: str = DEFAULT) -> dict[str, np.ndarray]:
     """``MxN`` benchmarks an (M x N) by (N x M) product, so both operands have M*N elements."""
     m, n = shape
     return {"x": rng.uniform(-1, 1, size=(m, n)), "y": rng.uniform(-1, 1, size=(n, m))}

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..protocols import compare, division, maxpool
+from ..protocols.variants import DEFAULT, SECURENN, variants_of
 from ..tensor import SharedTensor
 from .case import BenchCase, Shape, uniform_inputs
-
-BOTH = ("default", "securenn")
 
 
 def _fixed(bit: SharedTensor) -> SharedTensor:
@@ -23,12 +22,12 @@ def _fixed(bit: SharedTensor) -> SharedTensor:
     return bit.mul_int(bit.ctx.fxp.scale)
 
 
-def _division_inputs(shape: Shape, rng: np.random.Generator, variant: str = "default") -> dict[str, np.ndarray]:
+def _division_inputs(shape: Shape, rng: np.random.Generator, variant: str = DEFAULT) -> dict[str, np.ndarray]:
     b = rng.uniform(1.0, 64.0, size=shape)
     return {"a": b * rng.uniform(0.0, 0.99, size=shape), "b": b}
 
 
-def _reciprocal_inputs(shape: Shape, rng: np.random.Generator, variant: str = "default") -> dict[str, np.ndarray]:
+def _reciprocal_inputs(shape: Shape, rng: np.random.Generator, variant: str = DEFAULT) -> dict[str, np.ndarray]:
     return {"b": np.exp(rng.uniform(np.log(0.01), np.log(64.0), size=shape))}
 
 
@@ -43,7 +42,7 @@ CASES = (
         make_inputs=uniform_inputs("x", low=-64, high=64),
         program=lambda ctx, t, v: _fixed(compare.drelu(t["x"], v)),
         reference=lambda x: (x >= 0).astype(float),
-        variants=BOTH,
+        variants=variants_of("drelu"),
         tolerance=0.0,
         description="[x >= 0] (default: 7 rounds, 80.125 B; SecureNN: 8 rounds, 664 B)",
     ),
@@ -52,7 +51,7 @@ CASES = (
         make_inputs=uniform_inputs("x", low=-64, high=64),
         program=lambda ctx, t, v: compare.relu(t["x"], v),
         reference=lambda x: np.maximum(x, 0),
-        variants=BOTH,
+        variants=variants_of("relu"),
         tolerance=2**-17,
         description="max(x, 0) (default: 7 rounds, 104.125 B; SecureNN: 9 (paper 10) rounds, 704 B)",
     ),
@@ -61,7 +60,7 @@ CASES = (
         make_inputs=_division_inputs,
         program=lambda ctx, t, v: division.divide(t["a"], t["b"], v),
         reference=lambda a, b: a / b,
-        variants=BOTH,
+        variants=variants_of("divide"),
         tolerance=1e-3,
         error_kind="mixed",
         description="a / b, 0 <= a < b (normalised Newton vs SecureNN's exact long division)",
@@ -71,8 +70,8 @@ CASES = (
         make_inputs=_reciprocal_inputs,
         program=lambda ctx, t, v: division.reciprocal(t["b"], v),
         reference=lambda b: 1 / b,
-        variants=BOTH,
-        tolerance={"default": 2e-3, "securenn": 2e-3},
+        variants=variants_of("reciprocal"),
+        tolerance={DEFAULT: 2e-3, SECURENN: 2e-3},
         error_kind="rel",
         description="1 / b for b in [0.01, 64] (relative error; the inputs' own rounding included)",
     ),
@@ -81,7 +80,7 @@ CASES = (
         make_inputs=uniform_inputs("x", low=-8, high=8),
         program=lambda ctx, t, v: maxpool.maxpool(t["x"], (2, 2), v)[0],
         reference=_pool_ref,
-        variants=BOTH,
+        variants=variants_of("maxpool"),
         tolerance=2**-17,
         description="2x2 max pooling with the argmax for the derivative (tree vs SecureNN's scan)",
     ),

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..errors import SppError
+from ..protocols.variants import VARIANTS
 from ..server import cluster as cl
 from .console import console as make_console
 
@@ -29,7 +30,7 @@ NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
 @click.option("--dims", default="64x16,128x128,576x20", show_default=True, metavar="MxN[,MxN...]",
               help="Input shapes (Table 1 of the S++ paper by default).")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
-              help="Only this variant (repeatable) [default: every variant of each case].")
+              help=f"Only this variant (repeatable; {', '.join(VARIANTS)}) [default: every variant of each case].")
 @click.option("--net", type=click.Choice(NET_CHOICES), default="loopback", show_default=True,
               help="loopback: local processes on 127.0.0.1; lan (10 ms RTT, 50 Mbit/s unless overridden), "
                    "paper-lan (12 ms, 9.2 up / 40 down Mbit/s), lan-1g (0.2 ms, 1 Gbit/s): each server "

@@ -9,9 +9,9 @@ what a value is:
 - :class:`FloatOps`: float64 numpy with exact functions: the plaintext reference.
 - :class:`FixedOps`: an emulation of exactly what :class:`SecureOps` computes, in plaintext:
   int64 ring values with the same fractional bits, products truncated by a floor shift, and
-  the nonlinearities through the same approximations (:mod:`..protocols.emulate`). The secure
-  result differs from it only by the local truncation's +-1 unit in the last place per
-  product, so the gap between secure and float64 training is explained by this emulation.
+  the nonlinearities through the same approximations (:mod:`spp_runtime.reference.emulate`).
+  The secure result differs from it only by the local truncation's +-1 unit in the last place
+  per product, so the gap between secure and float64 training is explained by this emulation.
 
 Masks (the derivative of ReLU) are opaque values that only :meth:`Ops.select` consumes.
 """
@@ -24,7 +24,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..encoding import FixedPoint
-from ..protocols import emulate
+from ..protocols import activations, softmax
+from ..protocols.boolean import b2a, select_bits
+from ..protocols.compare import less_than_bits, msb_bits
+from ..protocols.maxpool import maxpool, maxpool_grad, rowmax
+from ..protocols.variants import DEFAULT
+from ..reference import emulate
+from ..tensor import SharedTensor, matmul, reveal
 
 Value = Any
 Mask = Any
@@ -232,13 +238,11 @@ class SecureOps:
     as the mask, so the backward pass costs one select (1 round, ~32 B per element).
     """
 
-    def __init__(self, ctx, activation_variant: str = "default") -> None:
+    def __init__(self, ctx, activation_variant: str = DEFAULT) -> None:
         self.ctx = ctx
         self.variant = activation_variant
 
     def constant(self, value: np.ndarray | float):
-        from ..tensor import SharedTensor
-
         return SharedTensor.public(self.ctx, np.asarray(value, dtype=np.float64))
 
     def matmul(self, a, b):
@@ -252,30 +256,23 @@ class SecureOps:
         return a.mul_int(k).truncate(s)
 
     def weight_grad(self, x, dy, c: float):
-        from ..protocols.beaver import matmul
-
         f = self.ctx.fxp.frac_bits
         k, s1, s2 = grad_scaling(c, f)
         dys = dy.mul_int(k).truncate(s1)
         return matmul(x.T, dys, truncate=False).truncate(s2), dys.sum(axis=0).truncate(s2 - f)
 
     def relu(self, x):
-        from ..protocols.boolean import select_bits
-        from ..protocols.compare import msb_bits
-
         mask = ~msb_bits(x)
         return select_bits(mask, x), mask
 
     def select(self, mask, x):
-        from ..protocols.boolean import select_bits
-
         return select_bits(mask, x)
 
     def sigmoid(self, x):
-        return x.sigmoid(self.variant)
+        return activations.sigmoid(x, self.variant)
 
     def tanh(self, x):
-        return x.tanh(self.variant)
+        return activations.tanh(x, self.variant)
 
     def one_minus_square(self, t):
         return 1.0 - t.square()
@@ -284,30 +281,21 @@ class SecureOps:
         return s - s.square()
 
     def softmax(self, x):
-        return x.softmax(axis=-1, variant=self.variant)
+        return softmax.softmax(x, axis=-1, variant=self.variant)
 
     def softmax_relu(self, x):
-        return x.softmax_relu(axis=-1)
+        return softmax.softmax_relu(x, axis=-1)
 
     def maxpool(self, x, window: int):
-        from ..protocols.maxpool import maxpool
-
         return maxpool(x, (window, window))
 
     def maxpool_grad(self, dy, argmax, window: int):
-        from ..protocols.maxpool import maxpool_grad
-
         return maxpool_grad(dy, argmax, (window, window))
 
     def count_correct(self, scores, onehot) -> int | None:
         """Rows whose labelled score equals the row max (ties count as correct), opened to
         P0 and P1 as a count only (P2 gets None): a row max (comparison tree), one product
         and one comparison per row."""
-        from ..protocols.basic import reveal
-        from ..protocols.boolean import b2a
-        from ..protocols.compare import less_than_bits
-        from ..protocols.maxpool import rowmax
-
         m = rowmax(scores, axis=-1)
         labelled = (scores * onehot).sum(axis=-1)
         n_wrong = reveal(b2a(less_than_bits(labelled, m)).sum())

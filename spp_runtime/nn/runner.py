@@ -17,7 +17,8 @@ import numpy as np
 
 from ..encoding import FixedPoint
 from ..engine.context import PartyContext
-from ..protocols.basic import share_input
+from ..engine.local import run_local
+from ..tensor import share_input
 from .model import Model
 from .ops import FixedOps, FloatOps, SecureOps
 from .train import EpochResult, fit
@@ -109,8 +110,6 @@ def train_secure_local(
 ) -> TrainRun:
     """Secure training on three parties (in-process threads by default, or any runner with
     ``run_local``'s contract, e.g. ZeroMQ processes). Data and labels (one-hot) in float64."""
-    from ..engine.local import run_local
-
     def program(ctx: PartyContext):
         return secure_train_program(ctx, model, x, y, params0, hyper, test)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..protocols.compare import equal
 from .model import Model
 from .ops import Ops
 from .optim import SGD
@@ -116,8 +117,6 @@ def secure_onehot(labels: Any, classes: int) -> Any:
     against the public classes (7 rounds, ~48 B per class and row); a no-op for (N, classes)."""
     if labels.ndim == 2:
         return labels
-    from ..protocols.compare import equal
-
     ctx = labels.ctx
     lab = labels.reshape(labels.shape[0], 1).broadcast_to((labels.shape[0], classes))
     hits = equal(lab, np.arange(classes, dtype=np.float64))  # ring integers 0/1

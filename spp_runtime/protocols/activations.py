@@ -1,10 +1,10 @@
 """Sigmoid, tanh and their derivatives: ours ("default") and the S++ paper's ("spp").
 
 Default sigmoid. ``sigma(x) = 1/2 + F(x)`` for |x| < 8, 1 above, 0 below, where F is a
-7-harmonic sine series (:mod:`.approximations`). One masked opening ``M = x + R``
-(:func:`~.opened_compare.open_masked`) serves everything: the saturation tests ``x < 8``
-and ``x < -8`` (:func:`~.opened_compare.msb_opened`, helper-dealt leaves) and the series,
-whose sin/cos correlations the helper deals for the low bits of the same R
+7-harmonic sine series (:mod:`spp_runtime.reference.approximations`). One masked opening
+``M = x + R`` (:func:`~.opened_compare.open_masked`) serves everything: the saturation tests
+``x < 8`` and ``x < -8`` (:func:`~.opened_compare.msb_opened`, helper-dealt leaves) and the
+series, whose sin/cos correlations the helper deals for the low bits of the same R
 (:func:`~.fourier.trig_series_opened`). Both saturations are applied with one batched
 select: ``out = F + [x >= 8](1 - F) - [x < -8] F``. Tanh is the same with its own series.
 
@@ -37,18 +37,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.context import protocol
+from ..reference import approximations as ap
+from ..reference.fourier import TrigSeries
 from ..tensor import SharedTensor
-from . import approximations as ap
+from .baselines import spp_paper
 from .boolean import BitTensor, select_bits
-from .fourier import TrigSeries, trig_series_opened
+from .fourier import trig_series_opened
 from .opened_compare import less_than_public
-
-VARIANTS = ("default", "spp")
-
-
-def check_variant(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+from .variants import DEFAULT, SPP, check_variant
 
 
 def saturate(below: BitTensor, core: SharedTensor, low: float, high: float) -> SharedTensor:
@@ -75,23 +71,19 @@ def _saturated_series(x: SharedTensor, series: TrigSeries, offset: float, limit:
 
 
 @protocol("sigmoid")
-def sigmoid(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def sigmoid(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """Logistic sigmoid 1 / (1 + e^-x)."""
-    check_variant(variant)
-    if variant == "spp":
-        from . import spp_paper
-
+    check_variant("sigmoid", variant)
+    if variant == SPP:
         return spp_paper.sigmoid(x)
     return _saturated_series(x, ap.sigmoid_series(), 0.5, ap.SIGMOID_LIMIT, 0.0, 1.0)
 
 
 @protocol("tanh")
-def tanh(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def tanh(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """Hyperbolic tangent."""
-    check_variant(variant)
-    if variant == "spp":
-        from . import spp_paper
-
+    check_variant("tanh", variant)
+    if variant == SPP:
         return spp_paper.tanh(x)
     return _saturated_series(x, ap.tanh_series(), 0.0, ap.TANH_LIMIT, -1.0, 1.0)
 
@@ -109,24 +101,20 @@ def tanh_grad_from_output(t: SharedTensor) -> SharedTensor:
 
 
 @protocol("sigmoid_grad")
-def sigmoid_grad(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def sigmoid_grad(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """sigma'(x) = sigma(x)(1 - sigma(x)) (the paper's Algorithm 4 for ``spp``)."""
-    check_variant(variant)
+    check_variant("sigmoid_grad", variant)
     s = sigmoid(x, variant)
-    if variant == "spp":
-        from . import spp_paper
-
+    if variant == SPP:
         return spp_paper.sigmoid_grad_from_output(s)
     return sigmoid_grad_from_output(s)
 
 
 @protocol("tanh_grad")
-def tanh_grad(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def tanh_grad(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """tanh'(x) = 1 - tanh(x)^2 (the paper's Algorithm 6 for ``spp``)."""
-    check_variant(variant)
+    check_variant("tanh_grad", variant)
     t = tanh(x, variant)
-    if variant == "spp":
-        from . import spp_paper
-
+    if variant == SPP:
         return spp_paper.tanh_grad_from_output(t)
     return tanh_grad_from_output(t)

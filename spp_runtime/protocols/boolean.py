@@ -37,7 +37,8 @@ P0-P2 PRG value, so uniform too. The helper receives nothing online in any of th
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ Index = Any  # anything numpy accepts as an index on the last axes
 class BitTensor:
     """An XOR-shared tensor of bits as one party sees it (P2: shape only)."""
 
-    __slots__ = ("ctx", "share", "shape")
+    __slots__ = ("ctx", "shape", "share")
 
     def __init__(self, ctx: PartyContext, share: np.ndarray | None, shape: Sequence[int] | None = None):
         if share is None:
@@ -70,18 +71,18 @@ class BitTensor:
         return f"BitTensor(party={self.ctx.name}, shape={self.shape})"
 
     @classmethod
-    def local(cls, ctx: PartyContext, bits: np.ndarray | None, shape: Sequence[int]) -> "BitTensor":
+    def local(cls, ctx: PartyContext, bits: np.ndarray | None, shape: Sequence[int]) -> BitTensor:
         """Wrap a share computed locally (None on the helper)."""
         return cls(ctx, None if ctx.is_helper else bits, shape)
 
     @classmethod
-    def public(cls, ctx: PartyContext, bits: np.ndarray) -> "BitTensor":
+    def public(cls, ctx: PartyContext, bits: np.ndarray) -> BitTensor:
         """A public bit array shared trivially (P0 holds it, P1 holds zeros)."""
         b = np.asarray(bits, dtype=np.uint8) & 1
         return cls.local(ctx, b if ctx.party == 0 else np.zeros_like(b), b.shape)
 
     @classmethod
-    def private(cls, ctx: PartyContext, bits: np.ndarray | None, owner: int, shape: Sequence[int]) -> "BitTensor":
+    def private(cls, ctx: PartyContext, bits: np.ndarray | None, owner: int, shape: Sequence[int]) -> BitTensor:
         """Bits known to primary ``owner``: it holds them as its share, the other holds zeros."""
         if ctx.is_helper:
             return cls(ctx, None, shape)
@@ -89,19 +90,19 @@ class BitTensor:
             return cls(ctx, bits)
         return cls(ctx, np.zeros(tuple(shape), dtype=np.uint8))
 
-    def _map(self, fn) -> "BitTensor":
+    def _map(self, fn) -> BitTensor:
         if self.share is None:
             dummy = np.broadcast_to(np.zeros((), np.uint8), self.shape)
             return BitTensor(self.ctx, None, np.shape(fn(dummy)))
         return BitTensor(self.ctx, fn(self.share))
 
-    def __getitem__(self, index: Index) -> "BitTensor":
+    def __getitem__(self, index: Index) -> BitTensor:
         return self._map(lambda s: s[index])
 
-    def reshape(self, *shape: Any) -> "BitTensor":
+    def reshape(self, *shape: Any) -> BitTensor:
         return self._map(lambda s: s.reshape(*shape))
 
-    def __xor__(self, other: "BitTensor | np.ndarray | int") -> "BitTensor":
+    def __xor__(self, other: BitTensor | np.ndarray | int) -> BitTensor:
         if isinstance(other, BitTensor):
             if self.share is None:
                 return BitTensor(self.ctx, None, np.broadcast_shapes(self.shape, other.shape))
@@ -111,11 +112,11 @@ class BitTensor:
             return BitTensor(self.ctx, None, np.broadcast_shapes(self.shape, pub.shape))
         return BitTensor(self.ctx, self.share ^ pub if self.ctx.party == 0 else self.share ^ np.zeros_like(pub))
 
-    def __invert__(self) -> "BitTensor":
+    def __invert__(self) -> BitTensor:
         return self ^ 1
 
     @staticmethod
-    def concatenate(parts: Sequence["BitTensor"], axis: int = -1) -> "BitTensor":
+    def concatenate(parts: Sequence[BitTensor], axis: int = -1) -> BitTensor:
         first = parts[0]
         if first.share is None:
             dummies = [np.broadcast_to(np.zeros((), np.uint8), p.shape) for p in parts]
@@ -279,7 +280,7 @@ class InjectedBits:
     keeps r (its own randomness) to deal later products; it never sees z.
     """
 
-    __slots__ = ("ctx", "shape", "z", "R", "r")
+    __slots__ = ("R", "ctx", "r", "shape", "z")
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """Sign, comparison, ReLU and selection: our default protocols and SecureNN's, by name.
 
 Variants: ``"default"`` (ours, below) and ``"securenn"`` (Wagh, Gupta, Chandran 2018,
-in :mod:`spp_runtime.protocols.securenn`). Comparison results are arithmetic shares of the
+in :mod:`spp_runtime.protocols.baselines.securenn`). Comparison results are arithmetic shares of the
 plain integers 0/1 (not fixed-point encoded) unless a function says it returns a BitTensor.
 
 Default MSB (:mod:`.opened_compare`). The primaries open ``M = x + R`` for a uniform ring
@@ -65,16 +65,11 @@ import numpy as np
 
 from ..engine.context import protocol
 from ..ring import DTYPE
-from ..tensor import SharedTensor
-from . import securenn
+from ..tensor import SharedTensor, mul
+from .baselines import securenn
 from .boolean import BitTensor, b2a, band, select_bits
 from .opened_compare import msb_opened, open_masked
-
-VARIANTS = ("default", "securenn")
-
-def check_variant(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+from .variants import DEFAULT, SECURENN, check_variant
 
 
 def _bits_of(share: np.ndarray, n: int) -> np.ndarray:
@@ -91,31 +86,31 @@ def msb_bits(x: SharedTensor) -> BitTensor:
 
 
 @protocol("msb")
-def msb(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def msb(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """Arithmetic shares of MSB(x) in {0, 1}: default 7 rounds, 60.875 B per element, any x;
     ``"securenn"`` (ShareConvert + ComputeMSB of 2x) 8 rounds, 664 B, for |x| < 2^62 units."""
-    check_variant(variant)
-    if variant == "securenn":
+    check_variant("msb", variant)
+    if variant == SECURENN:
         return securenn.msb(x)
     return b2a(msb_bits(x))
 
 
 @protocol("drelu")
-def drelu(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def drelu(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """Arithmetic shares of [x >= 0] in {0, 1}: default 7 rounds, 60.875 B per element, any
     x; ``"securenn"`` 8 rounds, 664 B, for |x| < 2^62 ring units."""
-    check_variant(variant)
-    if variant == "securenn":
+    check_variant("drelu", variant)
+    if variant == SECURENN:
         return securenn.drelu(x)
     return b2a(~msb_bits(x))
 
 
 @protocol("relu")
-def relu(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def relu(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """max(x, 0): default 7 rounds, 84.875 B per element, any x; ``"securenn"`` 704 B and 9
     measured rounds (the paper's 10 is DReLU 8 + SelectShare 2), for |x| < 2^62 ring units."""
-    check_variant(variant)
-    if variant == "securenn":
+    check_variant("relu", variant)
+    if variant == SECURENN:
         return securenn.relu(x)
     return select_bits(~msb_bits(x), x)
 
@@ -126,8 +121,6 @@ def select(bit: SharedTensor | BitTensor, x: SharedTensor, y: SharedTensor | Non
     (one Beaver product without truncation: 1 round, 40 B per element)."""
     if isinstance(bit, BitTensor):
         return select_bits(bit, x, y)
-    from .beaver import mul
-
     w = x if y is None else x - y
     out = mul(bit, w, truncate=False)
     return out if y is None else out + y
@@ -194,10 +187,3 @@ def equal(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor
 def maximum(x: SharedTensor, y: SharedTensor) -> SharedTensor:
     """Elementwise max(x, y): one comparison and one select (7 rounds, 84.875 B)."""
     return select_bits(less_than_bits(x, y), y, x)
-
-
-def rowmax(x: SharedTensor, axis: int = -1, keepdims: bool = False) -> SharedTensor:
-    """Maximum along ``axis`` (the comparison tree of :func:`.maxpool.rowmax`)."""
-    from .maxpool import rowmax as _rowmax
-
-    return _rowmax(x, axis, keepdims)

@@ -4,7 +4,7 @@
 bit per DReLU + SelectShare, exact (floor of a / b at f fractional bits). ``divide`` needs
 0 <= a < b (the paper's range); ``reciprocal`` computes 1/b for b in [2^lo, 2^(30+lo))
 with 1 - lo integer quotient bits. Per element: 704 B and 9 rounds per quotient bit (the
-paper's 10 per bit is a sequential sum; see :mod:`.securenn`).
+paper's 10 per bit is a sequential sum; see :mod:`.baselines.securenn`).
 
 ``"default"`` (ours): normalise b by a secret power of two, Newton-Raphson on [1, 2), undo.
 
@@ -59,22 +59,16 @@ import numpy as np
 
 from ..engine.context import protocol
 from ..ring import DTYPE
-from ..tensor import SharedTensor
-from . import compare, securenn
-from .beaver import mul
+from ..tensor import SharedTensor, mul
+from .baselines import securenn
 from .boolean import BitTensor, InjectedBits, inject_bits, select_bits
 from .compare import msb_bits
 from .opened_compare import less_than_public
+from .variants import DEFAULT, SECURENN, check_variant
 
-VARIANTS = ("default", "securenn")
 SCALE_BITS = 24  # the finest output format reciprocal_fine offers (softmax's 1/sum)
 DEFAULT_LO, DEFAULT_HI = -8, 15
 GUESS = (24.0 / 17.0, 8.0 / 17.0)  # y0 = GUESS[0] - GUESS[1] bn: |1 - bn y0| <= 1/17 on [1, 2]
-
-
-def _check(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown division variant {variant!r}; known: {', '.join(VARIANTS)}")
 
 
 def _check_octaves(lo: int, hi: int, frac_bits: int) -> None:
@@ -146,10 +140,10 @@ def _newton(bn: SharedTensor, t: SharedTensor | None) -> SharedTensor:
 
 
 @protocol("reciprocal")
-def reciprocal(b: SharedTensor, variant: str = "default", lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> SharedTensor:
+def reciprocal(b: SharedTensor, variant: str = DEFAULT, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> SharedTensor:
     """1/b for b in [2^lo, 2^(hi+1)) (see the module docstring for ranges and costs)."""
-    _check(variant)
-    if variant == "securenn":
+    check_variant("reciprocal", variant)
+    if variant == SECURENN:
         one = SharedTensor.public(b.ctx, np.ones(b.shape))
         return long_division(one, b, int_bits=max(0, 1 - lo))
     return reciprocal_fine(b, b.ctx.fxp.frac_bits, lo, hi)
@@ -174,10 +168,10 @@ def bits_mul_last(injected: InjectedBits, x: SharedTensor) -> list[SharedTensor]
 
 
 @protocol("divide")
-def divide(a: SharedTensor, b: SharedTensor, variant: str = "default", lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> SharedTensor:
+def divide(a: SharedTensor, b: SharedTensor, variant: str = DEFAULT, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> SharedTensor:
     """a / b for b in [2^lo, 2^(hi+1)) and any a (default); 0 <= a < b (``"securenn"``)."""
-    _check(variant)
-    if variant == "securenn":
+    check_variant("divide", variant)
+    if variant == SECURENN:
         return long_division(a, b)
     shape = np.broadcast_shapes(a.shape, b.shape)
     a_full = a if a.shape == shape else a.broadcast_to(shape)
@@ -188,7 +182,7 @@ def divide(a: SharedTensor, b: SharedTensor, variant: str = "default", lo: int =
 
 @protocol("long_division")
 def long_division(
-    a: SharedTensor, b: SharedTensor, int_bits: int = 0, drelu_variant: str = "securenn"
+    a: SharedTensor, b: SharedTensor, int_bits: int = 0, drelu_variant: str = SECURENN
 ) -> SharedTensor:
     """SecureNN's Division: the quotient bit by bit, from the top, exactly.
 
@@ -202,14 +196,14 @@ def long_division(
     int_bits + 1) in real terms (a < 2^30, b < 2^(31 - int_bits) for f = 16).
     Cost per quotient bit with ``drelu_variant="securenn"``: DReLU + SelectShare =
     8 l log p + 24 l bits = 704 B, 9 measured rounds (the paper's 10 is a sum, see
-    :mod:`.securenn`); with ``"default"``: msb_bits + one select_bits of two values =
+    :mod:`.baselines.securenn`); with ``"default"``: msb_bits + one select_bits of two values =
     56/8 + 24 B each way and 183/8 + 24 B offline, 108.875 B and 7 rounds per bit.
     """
     ctx = a.ctx
     f = ctx.fxp.frac_bits
     if int_bits < 0:
         raise ValueError("int_bits must be >= 0")
-    compare.check_variant(drelu_variant)
+    check_variant("drelu", drelu_variant)
     big_a = a.mul_int(1 << f)
     shape = np.broadcast_shapes(a.shape, b.shape)
     u = SharedTensor.zeros(ctx, shape)
@@ -217,7 +211,7 @@ def long_division(
     for i in range(f + int_bits - 1, -1, -1):
         b_i = b.mul_int(1 << i)
         z = big_a - u - b_i
-        if drelu_variant == "securenn":
+        if drelu_variant == SECURENN:
             beta = securenn.drelu(z)
             u = u + securenn.select_share(beta, b_i)
             q = q + beta.mul_int(1 << i)

@@ -36,11 +36,10 @@ import math
 
 import numpy as np
 
+from ..dealer import shares_of
 from ..engine.context import protocol
 from ..ring import DTYPE
-from ..tensor import SharedTensor
-from .basic import truncate
-from .dealer import shares_of
+from ..tensor import SharedTensor, truncate
 from .opened_compare import Opened
 
 V_BITS = 27  # fractional bits of the dealt e^(-rho)

@@ -1,4 +1,5 @@
-"""Exponentiation: ours ("default"), exp on (-inf, 0] for softmax, and the paper's ("spp").
+"""Exponentiation: ours ("default"), exp on (-inf, 0] for softmax, and the paper's ("spp",
+:mod:`.baselines.spp_paper`, whose Algorithm 1 ``taylor_exp`` lives there too).
 
 Default ``exp``: one masked opening ``M = x + R`` (:func:`~.opened_compare.open_masked`)
 serves both the range tests and the value. The tests ``x < 16`` and ``x < -16`` are
@@ -11,7 +12,8 @@ below -16: ``out = [inside] e^x + [above] e^16`` (one :func:`~.boolean.inject_bi
 Range and accuracy (16 fractional bits): relative error <= 1e-4 where e^x >= 0.1 and
 <= 1e-3 for x >= -3.7 (e^x >= 0.025; measured below 4e-4 over [-3.7, 16]); absolute
 error <= 3e-5 everywhere below; exactly e^16 (8,886,110.52) for x >= 16 and 0 for
-x < -16, for every ring element (no silent wrap).
+x < -16, for every ring element (no silent wrap): the plaintext specification is
+:func:`spp_runtime.reference.approximations.exp_reference`.
 
 Cost per element: 16 (opening) + 18.5 (dealt monomials) + 2 x 18.125 (trees) + 64 (dealt
 values) + 48.5 (select of e^x and injection of the "above" bit) = 183.25 B, 7 rounds
@@ -32,15 +34,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..engine.context import protocol
+from ..reference import approximations as ap
+from ..reference.approximations import exp_nonpositive_limit
 from ..tensor import SharedTensor
-from . import approximations as ap
-from .activations import check_variant
+from .baselines import spp_paper
 from .boolean import BitTensor, inject_bits, select_bits
 from .exp_lookup import exp_lookup
 from .opened_compare import less_than_public
+from .variants import DEFAULT, SPP, check_variant
 
 EXP_MAX = math.exp(ap.EXP_LIMIT)
 # Window [-16, 16) = [0, 32) after the offset: 3 real bits (rho in [0, 8)) and a 3-bit digit.
@@ -50,12 +52,10 @@ EXP_NEG_LO_BITS, EXP_NEG_HI_BITS = 3, 2
 
 
 @protocol("exp")
-def exp(x: SharedTensor, variant: str = "default") -> SharedTensor:
+def exp(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     """e^x (see the module docstring for range, accuracy and cost)."""
-    check_variant(variant)
-    if variant == "spp":
-        from . import spp_paper
-
+    check_variant("exp", variant)
+    if variant == SPP:
         return spp_paper.exp(x)
     limit = ap.EXP_LIMIT
     opened, below = less_than_public(x, [limit, -limit])  # [x < 16], [x < -16]
@@ -66,11 +66,6 @@ def exp(x: SharedTensor, variant: str = "default") -> SharedTensor:
     return picked[0] + injected.ring()[1].mul_int(e_max)
 
 
-def exp_nonpositive_limit(frac_bits: int) -> float:
-    """The smallest z whose e^z ``exp_nonpositive`` computes (below it returns 0)."""
-    return -ap.EXP_NEG_LIMIT + 2.0**-frac_bits
-
-
 @protocol("exp_nonpositive")
 def exp_nonpositive(z: SharedTensor) -> SharedTensor:
     """e^z for z <= 0 (absolute error <= 3e-5); 0 for z < -16 + 2^-16. Inputs above 0 are
@@ -79,21 +74,3 @@ def exp_nonpositive(z: SharedTensor) -> SharedTensor:
     opened, below = less_than_public(z, [low])
     core = exp_lookup(opened, -low, EXP_NEG_LO_BITS, EXP_NEG_HI_BITS)
     return select_bits(~below[0], core)
-
-
-@protocol("taylor_exp")
-def taylor_exp(x: SharedTensor) -> SharedTensor:
-    """The paper's Algorithm 1: 1 + x + x^2/2 + x^3/6 for a fractional x (|x| < 1).
-
-    2 rounds (x^2, then x^3 = x x^2), 64 B per element. Error <= e/24 x^4: 1.6e-3 at |x| = 0.5,
-    0.11 at |x| = 1; useless beyond.
-    """
-    x2 = x.square()
-    x3 = x * x2
-    return 1.0 + x + x2 * 0.5 + x3 * (1.0 / 6.0)
-
-
-def exp_reference(x: np.ndarray) -> np.ndarray:
-    """What the default exp is specified to return: e^x clipped to the saturation range."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.where(x < -ap.EXP_LIMIT, 0.0, np.exp(np.minimum(x, ap.EXP_LIMIT)))

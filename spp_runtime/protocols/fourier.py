@@ -13,7 +13,9 @@ shares of ``sin(k theta)`` and ``cos(k theta)`` for each harmonic k. Since x = c
 are linear in the dealt shares with public coefficients, so any series
 ``b0 + sum_k a_k sin(k phi_x) + b_k cos(k phi_x)`` costs 16 B per harmonic offline per
 element and one truncation, on top of an opening the caller shares with other uses
-(sigmoid and tanh take their saturation tests from it too).
+(sigmoid and tanh take their saturation tests from it too). The series itself
+(:class:`~spp_runtime.reference.fourier.TrigSeries`) and its fits are plaintext, in
+:mod:`spp_runtime.reference.fourier`.
 
 Security: c is uniform in Z_{2^m} to each primary (R is uniform and each knows only its own
 half of it); the dealt shares reach P1 minus fresh P0-P2 PRG values; the helper receives
@@ -24,41 +26,16 @@ fractional bits and the public coefficients ``COEF_BITS``; the rounding error is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..engine.context import protocol
+from ..reference.fourier import TrigSeries
 from ..ring import DTYPE
-from ..tensor import SharedTensor
-from .basic import truncate
+from ..tensor import SharedTensor, truncate
 from .opened_compare import Opened
 
 TRIG_BITS = 18
 COEF_BITS = 18
-
-
-@dataclass(frozen=True)
-class TrigSeries:
-    """``b0 + sum_k sin_coefs[k] sin(2 pi k x / 2^period_bits) + cos_coefs[k] cos(...)``."""
-
-    period_bits: int
-    harmonics: tuple[int, ...]
-    sin_coefs: tuple[float, ...]
-    cos_coefs: tuple[float, ...]
-    b0: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (len(self.harmonics) == len(self.sin_coefs) == len(self.cos_coefs)):
-            raise ValueError("one sine and one cosine coefficient per harmonic")
-
-    def evaluate(self, x: np.ndarray) -> np.ndarray:
-        """The series in float64 (the plaintext reference of what the protocol computes)."""
-        phi = 2 * np.pi * np.asarray(x, dtype=np.float64) / 2.0**self.period_bits
-        out = np.full(np.shape(x), self.b0)
-        for k, a, b in zip(self.harmonics, self.sin_coefs, self.cos_coefs):
-            out = out + a * np.sin(k * phi) + b * np.cos(k * phi)
-        return out
 
 
 def _encode(values: np.ndarray, bits: int) -> np.ndarray:
@@ -118,26 +95,3 @@ def _evaluate(
     if series.b0:
         out = out.add_ring(np.int64(round(series.b0 * 2.0**out_f)))
     return out
-
-
-def fit_odd_reflected(fn, half_width: float, n_harmonics: int, period_bits: int) -> TrigSeries:
-    """Sine series of an odd function on [-L, L] (L = half_width), extended to period 4L by
-    reflecting about +-L, so only odd harmonics appear and coefficients decay fast.
-    ``4 L`` must equal ``2^period_bits``."""
-    period = 2.0**period_bits
-    if abs(4 * half_width - period) > 1e-12:
-        raise ValueError("the reflected period 4L must be the power of two 2^period_bits")
-    n = 1 << 15
-    t = (np.arange(n) / n - 0.5) * period
-    L = half_width
-    y = np.where(t > L, fn(2 * L - t), np.where(t < -L, fn(-2 * L - t), fn(t)))
-    ks = tuple(range(1, 2 * n_harmonics, 2))
-    w = 2 * np.pi / period
-    coefs = tuple(float(2 / n * np.sum(y * np.sin(k * w * t))) for k in ks)
-    return TrigSeries(period_bits, ks, coefs, (0.0,) * len(ks))
-
-
-def series_error(series: TrigSeries, fn, lo: float, hi: float) -> float:
-    """Max |series - fn| on [lo, hi] (float64, no fixed-point effects)."""
-    x = np.linspace(lo, hi, 20001)
-    return float(np.max(np.abs(series.evaluate(x) - fn(x))))

@@ -40,9 +40,10 @@ import numpy as np
 from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor
-from . import securenn
+from .baselines import securenn
 from .boolean import BitTensor, b2a, inject_bits_and, select_bits
-from .compare import check_variant, less_than_bits
+from .compare import less_than_bits
+from .variants import DEFAULT, SECURENN, check_variant
 
 
 def _tree_max(x: SharedTensor, with_onehot: bool) -> tuple[SharedTensor, BitTensor | None]:
@@ -122,16 +123,16 @@ def _windows(x: SharedTensor, window: tuple[int, int]) -> SharedTensor:
 
 @protocol("maxpool")
 def maxpool(
-    x: SharedTensor, window: tuple[int, int] = (2, 2), variant: str = "default"
+    x: SharedTensor, window: tuple[int, int] = (2, 2), variant: str = DEFAULT
 ) -> tuple[SharedTensor, BitTensor | SharedTensor]:
     """Non-overlapping max pooling over the last two axes: (pooled, argmax).
 
     The argmax is, per window, an XOR-shared one-hot BitTensor (default) or SecureNN's ring
     integer index (``"securenn"``); either feeds :func:`maxpool_grad`.
     """
-    check_variant(variant)
+    check_variant("maxpool", variant)
     xw = _windows(x, window)
-    if variant == "securenn":
+    if variant == SECURENN:
         return _scan_max(xw)
     return _tree_max(xw, with_onehot=True)
 

@@ -40,8 +40,8 @@ receives nothing. The output bits are XOR-shared and uniform to each primary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

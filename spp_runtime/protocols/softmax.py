@@ -20,7 +20,7 @@ Rounds: 7 ceil(log2 n) + 19 (row max, then exp 7, reciprocal and product).
 (relu(x) + z) / (sum + n z) with z = [sum == 0]. Cost: ~85 B (relu) + ~40 B (product) +
 one comparison and one reciprocal per row: measured 250 B at n = 10, 121 B at 128, 26 rounds.
 
-``spp`` variant: the paper's Algorithm 7 (:mod:`.spp_paper`): e^x_i with the paper's exp
+``spp`` variant: the paper's Algorithm 7 (:mod:`.baselines.spp_paper`): e^x_i with the paper's exp
 and SecureNN division, no max subtraction (overflows for logits beyond ~11).
 
 Security: composed of protocols whose views are uniform; nothing is opened.
@@ -33,15 +33,14 @@ import math
 import numpy as np
 
 from ..engine.context import protocol
-from ..tensor import SharedTensor
-from .activations import check_variant
+from ..tensor import SharedTensor, mul, truncate
+from .baselines import spp_paper
 from .boolean import b2a
 from .compare import less_than_bits, relu
-from .basic import truncate
-from .beaver import mul
 from .division import SCALE_BITS, reciprocal_fine
 from .exponential import exp_nonpositive
 from .maxpool import rowmax
+from .variants import DEFAULT, SPP, check_variant
 
 
 def _last(x: SharedTensor, axis: int) -> SharedTensor:
@@ -61,12 +60,10 @@ def _restore(y: SharedTensor, axis: int, ndim: int) -> SharedTensor:
 
 
 @protocol("softmax")
-def softmax(x: SharedTensor, axis: int = -1, variant: str = "default") -> SharedTensor:
+def softmax(x: SharedTensor, axis: int = -1, variant: str = DEFAULT) -> SharedTensor:
     """exp(x_i) / sum_j exp(x_j) along ``axis``."""
-    check_variant(variant)
-    if variant == "spp":
-        from . import spp_paper
-
+    check_variant("softmax", variant)
+    if variant == SPP:
         return spp_paper.softmax(x, axis)
     xt = _last(x, axis)
     n = xt.shape[-1]
@@ -84,7 +81,7 @@ def _normalise(num: SharedTensor, den: SharedTensor, lo: int, hi: int) -> Shared
 
 
 @protocol("softmax_relu")
-def softmax_relu(x: SharedTensor, axis: int = -1, relu_variant: str = "default") -> SharedTensor:
+def softmax_relu(x: SharedTensor, axis: int = -1, relu_variant: str = DEFAULT) -> SharedTensor:
     """relu(x_i) / sum_j relu(x_j) along ``axis``; uniform 1/n where the sum is 0."""
     xt = _last(x, axis)
     n = xt.shape[-1]

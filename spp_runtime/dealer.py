@@ -12,12 +12,12 @@ before sending its own masked values: :func:`masks` gives the ``a, b`` shares (l
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..engine.context import PartyContext
-from ..ring import DTYPE
+from .engine.context import PartyContext
+from .ring import DTYPE
 
 RingOp = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

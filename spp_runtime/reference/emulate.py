@@ -8,11 +8,10 @@ remaining gap to the secure result is fixed-point rounding only.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from . import approximations as ap
-from .exponential import exp_nonpositive_limit, exp_reference
+from .approximations import exp_nonpositive_limit, exp_reference
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -47,7 +46,8 @@ def exp(x: np.ndarray) -> np.ndarray:
 
 
 def exp_nonpositive(z: np.ndarray, frac_bits: int = 16) -> np.ndarray:
-    """e^z from :func:`~.exponential.exp_nonpositive_limit` up (exact up to rounding), 0 below."""
+    """e^z from :func:`~.approximations.exp_nonpositive_limit` up (exact up to rounding), 0
+    below."""
     z = np.asarray(z, dtype=np.float64)
     low = exp_nonpositive_limit(frac_bits)
     return np.where(z < low, 0.0, np.exp(np.maximum(z, low)))

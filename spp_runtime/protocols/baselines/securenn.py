@@ -45,10 +45,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.context import PartyContext, protocol
-from ..ring import DTYPE
-from ..tensor import SharedTensor
-from .beaver import mul
+from ...engine.context import PartyContext, protocol
+from ...ring import DTYPE
+from ...tensor import SharedTensor, mul
 
 P = 67
 BITS = 64
