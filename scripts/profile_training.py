@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 from spp_runtime.data.mnist import default_mnist_dir, load_mnist
-from spp_runtime.engine.remote import ZmqParties
 from spp_runtime.engine.stats import totals_by_name
+from spp_runtime.launch.parties import ZmqParties
 from spp_runtime.nn import load_model_config
 from spp_runtime.nn.runner import Hyper, secure_train_program
 from spp_runtime.nn.train import onehot

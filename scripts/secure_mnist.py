@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from spp_runtime.data.mnist import default_mnist_dir, load_mnist
-from spp_runtime.engine.remote import ZmqParties
+from spp_runtime.launch.parties import ZmqParties
 from spp_runtime.nn import load_model_config
 from spp_runtime.nn.runner import Hyper, secure_train_program, train_plain
 from spp_runtime.nn.train import onehot

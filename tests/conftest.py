@@ -1,11 +1,15 @@
-"""Shared fixtures: run an SPMD program on three parties over a chosen transport."""
+"""Shared fixtures: run an SPMD program on three parties over a chosen transport; a local
+cluster of three ``spp server`` processes per test module and a client of it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from cluster_helpers import running_cluster
 
+from spp_runtime.client import Client
 from spp_runtime.engine.local import run_local
+from spp_runtime.launch.parties import ZmqParties
 
 
 @pytest.fixture
@@ -23,8 +27,6 @@ def rng():
 @pytest.fixture(scope="session")
 def zmq_parties():
     """Three party processes over CURVE ZeroMQ, started once per test session."""
-    from spp_runtime.engine.remote import ZmqParties
-
     with ZmqParties() as parties:
         yield parties
 
@@ -48,3 +50,22 @@ def run_any(request):
         return parties.run(program, *args, timeout=timeout, **kwargs)
 
     return run_remote
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Three ``spp server`` processes for the test module (``cluster_helpers.running_cluster``):
+    yields (their config, the directory with ``cluster.toml``, ``keys/`` and ``run/``).
+
+    A module that needs more (stored datasets, say) overrides it with a fixture of the same
+    name that takes this one; one that needs other options uses ``running_cluster`` itself.
+    """
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started
+
+
+@pytest.fixture
+def client(cluster):
+    """A client of the module's cluster (``cluster[0]`` is its config)."""
+    with Client(cluster[0]) as c:
+        yield c

@@ -17,7 +17,7 @@ from spp_runtime.bench.lan import NetCheck, net_shape
 from spp_runtime.bench.records import annotate, model_time
 from spp_runtime.bench.runner import aggregate
 from spp_runtime.cli.main import cli
-from spp_runtime.netem.cluster import LanCluster
+from spp_runtime.launch.lan import LanCluster
 from spp_runtime.netem.topology import PRESETS, LinkShape
 
 

@@ -4,42 +4,29 @@ import shutil
 
 import numpy as np
 import pytest
-from test_servers import _write_config
 
 from spp_runtime.client import Client, JobFailed
 from spp_runtime.client.remote_store import RemoteStore, upload
 from spp_runtime.client.upload_driver import push_upload
 from spp_runtime.client.upload_prep import SharedUpload
-from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
 from spp_runtime.encoding import FixedPoint
-from spp_runtime.server import cluster as cl
 
 pytestmark = pytest.mark.network
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    d = tmp_path_factory.mktemp("jobcluster")
-    path = _write_config(d)
-    cl.up(d / "run", path)
-    try:
-        cfg = load(path)
-        rng = np.random.default_rng(5)
-        x = rng.normal(0, 1, (40, 6))
-        with Client(cfg) as c:
-            upload(c, Dataset(x, rng.integers(0, 3, 40).astype(float), "mem"), "train", chunk_bytes=800)
-            shared = SharedUpload(Dataset(x, None, "mem"), name="bits12", owner="x", fxp=FixedPoint(12))
-            push_upload(shared, [RemoteStore(c, 0), RemoteStore(c, 1)])
-        yield cfg, x
-    finally:
-        cl.down(d / "run")
-
-
-@pytest.fixture
-def client(cluster):
-    with Client(cluster[0]) as c:
-        yield c
+def cluster(cluster):
+    """The module's cluster (conftest) with the datasets these tests read: ``train`` (x and
+    labels) and ``bits12`` (uploaded with 12 fractional bits); yields (config, x)."""
+    cfg, _ = cluster
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 1, (40, 6))
+    with Client(cfg) as c:
+        upload(c, Dataset(x, rng.integers(0, 3, 40).astype(float), "mem"), "train", chunk_bytes=800)
+        shared = SharedUpload(Dataset(x, None, "mem"), name="bits12", owner="x", fxp=FixedPoint(12))
+        push_upload(shared, [RemoteStore(c, 0), RemoteStore(c, 1)])
+    return cfg, x
 
 
 def test_a_job_reads_a_stored_dataset_and_reports_progress(cluster, client, rng):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from netns_util import needs_netns
 
-from spp_runtime.netem.cluster import LanCluster
+from spp_runtime.launch.lan import LanCluster
 from spp_runtime.netem.topology import LinkShape
 
 CLIENT_SCRIPT = Path(__file__).with_name("multihost_client.py")

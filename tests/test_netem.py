@@ -10,26 +10,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from netns_util import needs_netns
 
 from spp_runtime.netem.costmodel import TCP_FRAMING, predict
 from spp_runtime.netem.measure import probe_link
 from spp_runtime.netem.topology import PRESETS, Lan, LinkShape, NetnsUnavailable, require_netns
 
 
-def _netns_ok() -> bool:
-    try:
-        require_netns()
-        return True
-    except NetnsUnavailable:
-        if os.environ.get("SPP_REQUIRE_NETNS") == "1":
-            raise
-        return False
-
-
-netns = pytest.mark.skipif(not _netns_ok(), reason="needs root and iproute2 (ip, tc)")
-
-
-@netns
+@needs_netns
 @pytest.mark.netns
 @pytest.mark.parametrize(
     "shape", [LinkShape(20.0, 20.0, 10.0), PRESETS["paper-lan"]], ids=["20mbit-20ms", "paper-lan"]
@@ -42,15 +30,15 @@ def test_emulated_link_honours_delay_and_rate(shape):
     assert probe.throughput_mbit == pytest.approx(expected_mbit / TCP_FRAMING, rel=0.2)
 
 
-@netns
+@needs_netns
 @pytest.mark.netns
 def test_namespaces_are_removed_on_exit():
     import subprocess
 
     with Lan(["x"], LinkShape()) as lan:
-        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        names = subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, text=True).stdout
         assert lan.netns("x") in names and lan.switch in names
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    names = subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, text=True).stdout
     assert lan.netns("x") not in names and lan.switch not in names
 
 

@@ -12,53 +12,19 @@ import time
 import msgpack
 import numpy as np
 import pytest
-import tomli_w
 import zmq
+from cluster_helpers import write_config
 
 from spp_runtime.api import messages as jobs
 from spp_runtime.client import Client, JobFailed, ServerUnavailable
 from spp_runtime.config import load
-from spp_runtime.engine.remote import free_ports
-from spp_runtime.keys import generate, load_pair, load_public
-from spp_runtime.server import cluster as cl
-from spp_runtime.server.cluster import ClusterError
+from spp_runtime.keys import load_pair, load_public
+from spp_runtime.launch import local as cl
+from spp_runtime.launch.files import free_ports
+from spp_runtime.launch.local import ClusterError
 
 pytestmark = pytest.mark.network
 ULP = 2.0**-16
-
-
-def _write_config(d, *, p2_secret=None, recv_s=10):
-    generate(d / "keys", ["p0", "p1", "p2", "tester", "mallory"])
-    ports = free_ports(3)
-    raw = {
-        "keys": {"dir": "keys"},
-        "clients": {"allowed": ["tester"], "default": "tester"},
-        "timeouts": {"recv_s": recv_s, "connect_s": 5, "job_s": 60, "heartbeat_s": 0.3,
-                     "heartbeat_timeout_s": 1.5},
-        "parties": {f"p{i}": {"host": "127.0.0.1", "port": ports[i]} for i in range(3)},
-    }
-    if p2_secret:
-        raw["parties"]["p2"]["secret_key"] = p2_secret
-    path = d / "cluster.toml"
-    path.write_text(tomli_w.dumps(raw))
-    return path
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cluster")
-    path = _write_config(d)
-    cl.up(d / "run", path)
-    try:
-        yield load(path), d
-    finally:
-        cl.down(d / "run")
-
-
-@pytest.fixture
-def client(cluster):
-    with Client(cluster[0]) as c:
-        yield c
 
 
 def _raw(cfg, party, key_name="tester"):
@@ -165,14 +131,14 @@ def test_servers_refuse_a_job_their_requests_disagree_on(cluster, client):
 
 def test_a_client_with_an_unknown_key_is_refused(cluster):
     cfg, _ = cluster
-    with Client(cfg, key=load_pair(cfg.client_secret_key("mallory"))) as stranger:
-        with pytest.raises(ServerUnavailable, match="refused our key"):
-            stranger.connect(timeout=10)
+    with (Client(cfg, key=load_pair(cfg.client_secret_key("mallory"))) as stranger,
+          pytest.raises(ServerUnavailable, match="refused our key")):
+        stranger.connect(timeout=10)
 
 
 # -- failures and the cluster commands ----------------------------------------------------------------
 def test_killing_a_server_mid_job_fails_the_job_fast_naming_it(tmp_path):
-    path = _write_config(tmp_path, recv_s=60)
+    path = write_config(tmp_path, recv_s=60)
     servers = cl.up(tmp_path / "run", path)
     try:
         cfg = load(path)
@@ -196,7 +162,7 @@ def test_killing_a_server_mid_job_fails_the_job_fast_naming_it(tmp_path):
 
 
 def test_a_server_with_the_wrong_key_is_refused_and_named(tmp_path):
-    path = _write_config(tmp_path, p2_secret="keys/mallory.key_secret")
+    path = write_config(tmp_path, p2_secret="keys/mallory.key_secret")
     with pytest.raises(ClusterError) as err:
         cl.up(tmp_path / "run", path, wait_s=3)
     text = str(err.value)
@@ -211,7 +177,7 @@ def _spp(*args, env=None):
 
 
 def test_cluster_up_status_down_commands(tmp_path):
-    path = _write_config(tmp_path)
+    path = write_config(tmp_path)
     run_dir = str(tmp_path / "run")
     up = _spp("cluster", "up", "--config", str(path), "--run-dir", run_dir)
     try:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_servers import _write_config
+from cluster_helpers import write_config as _write_config
 
 from spp_runtime.cli.main import cli
 from spp_runtime.client import Client
@@ -17,10 +17,10 @@ from spp_runtime.client.remote_store import upload
 from spp_runtime.config import load
 from spp_runtime.data.mnist import default_mnist_dir, load_mnist
 from spp_runtime.data.readers import Dataset
+from spp_runtime.launch import local as cl
 from spp_runtime.nn import FloatOps, load_params
 from spp_runtime.nn.runner import Hyper, train_plain
 from spp_runtime.nn.train import onehot
-from spp_runtime.server import cluster as cl
 
 pytestmark = pytest.mark.network
 N_TRAIN, N_TEST = 384, 200

@@ -12,8 +12,8 @@ import tomllib
 import numpy as np
 import pytest
 import tomli_w
+from cluster_helpers import write_config as _write_config
 from storage_helpers import fingerprint
-from test_servers import _write_config
 
 from spp_runtime.client import Client, ServerUnavailable
 from spp_runtime.client.remote_store import RemoteStore, list_datasets, upload
@@ -22,7 +22,7 @@ from spp_runtime.client.upload_prep import SharedUpload
 from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
 from spp_runtime.keys import generate, load_pair
-from spp_runtime.server import cluster as cl
+from spp_runtime.launch import local as cl
 from spp_runtime.storage.errors import StorageError, UploadNotFound
 
 pytestmark = pytest.mark.network

@@ -8,8 +8,8 @@ import sys
 import pytest
 import tomli_w
 
-from spp_runtime.engine.remote import free_ports
 from spp_runtime.keys import generate
+from spp_runtime.launch.files import free_ports
 from spp_runtime.netem.topology import Lan, LinkShape, NetnsUnavailable, require_netns
 
 

@@ -3,35 +3,15 @@
 import numpy as np
 import pytest
 from storage_helpers import fingerprint
-from test_servers import _write_config
 
-from spp_runtime.client import Client
 from spp_runtime.client.remote_store import RemoteStore, list_datasets, upload
 from spp_runtime.client.upload_driver import UploadFailed
-from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
 from spp_runtime.encoding import FixedPoint
-from spp_runtime.server import cluster as cl
+from spp_runtime.launch import local as cl
 from spp_runtime.storage.errors import DatasetExists, DatasetNotFound, StorageError
 
 pytestmark = pytest.mark.network
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    d = tmp_path_factory.mktemp("upcluster")
-    path = _write_config(d)
-    cl.up(d / "run", path)
-    try:
-        yield load(path), d
-    finally:
-        cl.down(d / "run")
-
-
-@pytest.fixture
-def client(cluster):
-    with Client(cluster[0]) as c:
-        yield c
 
 
 def _data(rng, rows=50, cols=4):
@@ -160,7 +140,7 @@ def test_status_command(cluster):
 
 
 def test_the_commands_find_the_local_cluster_without_a_config(tmp_path, rng):
-    from spp_runtime.engine.remote import free_ports
+    from spp_runtime.launch.files import free_ports
 
     run = tmp_path / "run"
     r = _cli("datasets", "list", "--run-dir", run)

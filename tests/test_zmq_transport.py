@@ -15,9 +15,10 @@ import pytest
 import zmq
 from helpers import inputs
 
-from spp_runtime.engine.remote import ZmqParties, free_ports, run_zmq
 from spp_runtime.errors import PeerFailed, PeerTimeout
 from spp_runtime.keys import generate, load_pair, load_public, public_path, secret_path
+from spp_runtime.launch.files import free_ports
+from spp_runtime.launch.parties import ZmqParties, run_zmq
 from spp_runtime.transport import wire
 from spp_runtime.transport.zmq_common import ZmqOptions
 from spp_runtime.transport.zmq_transport import (
@@ -191,7 +192,7 @@ def test_sender_identity_comes_from_the_key_not_the_message(keydir):
 
 _DRIVER = """
 import sys, time
-from spp_runtime.engine.remote import ZmqParties
+from spp_runtime.launch.parties import ZmqParties
 
 def long_program(ctx):
     time.sleep(120)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SppError
-from ..netem.cluster import LanCluster
+from ..launch.lan import LanCluster
 from ..netem.costmodel import TCP_FRAMING
 from ..netem.measure import probe_link
 from ..netem.topology import PRESETS, LinkShape

@@ -4,21 +4,19 @@ emulated LAN, with the cost model, the paper's Table 1 beside ours, tables and p
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import SppError
+from ..launch import local as cl
 from ..protocols.variants import VARIANTS
-from ..server import cluster as cl
 from .console import console as make_console
 
 NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
@@ -207,17 +205,9 @@ def _run_lan(shape, net, jobs, shapes, repeat, check, console, quiet):
     from ..bench.lan import run_on_lan
 
     pairs = [(c.name, v) for c, v in jobs]
-    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the namespaces are always removed.
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with _progress(len(pairs) * len(shapes), net, console, quiet) as step:
-            return run_on_lan(shape, pairs, shapes, repeat=repeat, check=check, on_record=step)
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    # the LAN cluster stops its processes and removes its namespaces on SIGTERM and Ctrl-C too
+    with _progress(len(pairs) * len(shapes), net, console, quiet) as step:
+        return run_on_lan(shape, pairs, shapes, repeat=repeat, check=check, on_record=step)
 
 
 # -- reporting --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from ..errors import SppError
-from ..server import cluster as cl
+from ..launch import local as cl
 from .console import console as make_console
 
 _config = click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from ..errors import SppError
-from ..server import cluster as cl
+from ..launch import local as cl
 from .console import console as make_console
 
 

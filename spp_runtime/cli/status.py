@@ -18,6 +18,7 @@ import click
 from .. import PARTY_NAMES
 from ..config import ClusterConfig, load
 from ..errors import SppError
+from ..launch.lifecycle import alive
 
 
 @click.command("status")
@@ -55,14 +56,6 @@ def _ask(cfg: ClusterConfig, party: int, timeout: float) -> dict:
         return client.status_of(party, timeout)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
 def _read(cfg: ClusterConfig, party: int, max_age: float = 10.0) -> dict:
     from ..server.server import status_file
 
@@ -75,7 +68,7 @@ def _read(cfg: ClusterConfig, party: int, max_age: float = 10.0) -> dict:
     if age > max_age:
         raise SppError(f"status record {path} is {age:.0f} s old (server stopped or hung)")
     pid = info.get("pid")
-    if isinstance(pid, int) and Path("/proc/self").exists() and not _alive(pid):
+    if isinstance(pid, int) and Path("/proc/self").exists() and not alive(pid):
         raise SppError(f"the server (pid {pid}) that wrote {path} is gone")
     if isinstance(pid, int) and pid == os.getpid():
         raise SppError(f"{path} is stale")

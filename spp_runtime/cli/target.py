@@ -10,7 +10,7 @@ import click
 from ..config import ClusterConfig, load
 from ..errors import SppError
 from ..keys import KeyPair, load_pair
-from ..server import cluster as cl
+from ..launch import local as cl
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

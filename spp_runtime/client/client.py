@@ -109,7 +109,7 @@ class Client:
             link.close()
         for s in self._socks.values():
             s.close(linger=0)
-        self._zctx.term()
+        self._zctx.destroy(linger=0)  # also closes a socket a signal cut off mid-__init__ (term would hang)
 
     # -- connecting ----------------------------------------------------------------------------
     def connect(self, timeout: float | None = None) -> None:

@@ -41,7 +41,7 @@ def run_softmax_study(
     log: Callable[[str], None] = print,
 ) -> list[StudyRow]:
     """Train every (model, output rule) pair securely and in float64; one row each."""
-    from ..engine.remote import ZmqParties
+    from ..launch.parties import ZmqParties
 
     rows = []
     with ZmqParties() as parties:

@@ -6,30 +6,40 @@ and the caller gets the three return values and the merged per-call statistics. 
 fresh CURVE keys in a private temporary directory, connected once; each run is a new session
 with fresh seeds. Programs, their arguments and their results cross process boundaries by
 pickle, so a program must be a module-level function (or a ``functools.partial`` of one).
+
+The launcher flavour whose parties are driven from the calling process: they start under
+the cleanup policy (:mod:`.lifecycle`), and then live as long as the thread that started
+them (Linux ``PR_SET_PDEATHSIG``) or until :meth:`ZmqParties.close`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import pickle
 import shutil
-import socket
+import signal
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import connection as mp_connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from .. import PARTY_NAMES
 from ..encoding import FixedPoint
+from ..engine.local import LocalRun
+from ..engine.session import run_in_session
+from ..engine.stats import CallRecord, merge_records
 from ..errors import PeerFailed, SppError
+from ..keys import load_pair, load_public, public_path, secret_path
 from ..transport.zmq_common import ZmqOptions
-from .local import LocalRun
-from .stats import CallRecord, merge_records
+from ..transport.zmq_transport import PeerAddress, ZmqTransport
+from .files import free_ports, new_keys, private_dir
+from .lifecycle import Cleanup
 
 T = TypeVar("T")
 
@@ -40,7 +50,7 @@ _START_TIMEOUT = 60.0
 class _PartySpec:
     party: int
     key_dir: str
-    ports: tuple[int, int, int]
+    ports: tuple[int, ...]
     heartbeat_s: float
     heartbeat_timeout_s: float
     flow_window_bytes: int
@@ -51,39 +61,35 @@ class ZmqParties:
 
     Use as a context manager or call :meth:`close`. Not thread-safe: one run at a time. On
     Linux the party processes are killed when the thread that started them ends (so a killed
-    driver leaves none behind): start and use them from one thread.
+    driver leaves none behind): start and use them from one thread. A failure, SIGTERM or
+    Ctrl-C while they start stops the ones already started.
     """
 
     def __init__(
         self, *, heartbeat_s: float = 0.5, heartbeat_timeout_s: float = 2.0,
         flow_window_bytes: int = ZmqOptions.flow_window_bytes,
     ) -> None:
-        from ..keys import generate
-
-        self._tmp = tempfile.mkdtemp(prefix="spp-zmq-")
-        os.chmod(self._tmp, 0o700)
-        generate(Path(self._tmp), list(PARTY_NAMES))
-        self.ports = free_ports(3)
-        self._grace = 1.0  # a failing party reports within milliseconds of the others
-        ctx = mp.get_context("spawn")
-        self._conns = []
-        self._procs = []
-        try:
+        self._tmp = str(private_dir("spp-zmq-"))
+        self._conns: list[mp_connection.Connection] = []
+        self._procs: list[Any] = []  # multiprocessing's spawn-context Process
+        with Cleanup(self.close, on_success=False) as cleanup:
+            new_keys(Path(self._tmp))
+            self.ports = free_ports(3)
+            self._grace = 1.0  # a failing party reports within milliseconds of the others
+            ctx = mp.get_context("spawn")
             for p in range(3):
                 spec = _PartySpec(p, self._tmp, self.ports, heartbeat_s, heartbeat_timeout_s, flow_window_bytes)
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(target=_worker, args=(spec, child), name=f"spp-{PARTY_NAMES[p]}", daemon=True)
-                proc.start()
-                child.close()
-                self._conns.append(parent)
-                self._procs.append(proc)
+                with cleanup.held():
+                    proc.start()
+                    child.close()
+                    self._conns.append(parent)
+                    self._procs.append(proc)
             for p in range(3):
                 status, detail = self._receive(p, _START_TIMEOUT)
                 if status != "ready":
                     raise SppError(f"{PARTY_NAMES[p]} did not start: {detail}")
-        except BaseException:
-            self.close()
-            raise
 
     @property
     def pids(self) -> list[int]:
@@ -127,7 +133,7 @@ class ZmqParties:
         self._conns, self._procs = [], []
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __enter__(self) -> ZmqParties:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -200,27 +206,10 @@ class _Bound:
         return self.program(ctx, *self.args, **self.kwargs)
 
 
-def free_ports(n: int = 3) -> Any:
-    """``n`` TCP ports on loopback that were free a moment ago."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return tuple(s.getsockname()[1] for s in socks)
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _die_with_parent() -> None:
     """Linux: have the kernel SIGKILL this process when its parent dies (a killed test run or
     script must not leave party processes computing); elsewhere the pipe's EOF ends it."""
     if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
@@ -228,10 +217,6 @@ def _die_with_parent() -> None:
 def _worker(spec: _PartySpec, conn: Any) -> None:
     """One party process: connect, then run programs until told to stop."""
     _die_with_parent()
-    from ..keys import load_pair, load_public, public_path, secret_path
-    from ..transport.zmq_transport import PeerAddress, ZmqTransport
-    from .session import run_in_session
-
     key_dir = Path(spec.key_dir)
     peers = {
         q: PeerAddress(q, f"tcp://127.0.0.1:{spec.ports[q]}", load_public(public_path(key_dir, PARTY_NAMES[q])))
@@ -272,8 +257,6 @@ def _worker(spec: _PartySpec, conn: Any) -> None:
 
 def _portable(exc: BaseException) -> BaseException:
     """The exception itself if it pickles, else a RuntimeError carrying its text."""
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(exc))
         return exc

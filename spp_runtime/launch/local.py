@@ -1,10 +1,12 @@
-"""A local cluster: the three ``spp server`` processes started detached from one run directory.
+"""The local cluster: the three ``spp server`` processes started detached from one run directory.
 
-The run directory holds ``cluster.toml`` (the config the servers were started with, or a
-pointer to it), ``pN.pid`` and ``pN.log`` per server, and for the embedded default config
-the generated ``keys/``. ``up`` waits until all three servers report they are connected to
-each other; ``down`` stops them (SIGTERM, then SIGKILL after a grace period) and is
-idempotent; ``status`` reports what runs.
+The run directory holds ``cluster.json`` (which config the servers were started with),
+``pN.pid`` and ``pN.log`` per server, and for the embedded default config its copy
+``cluster.toml`` and the generated ``keys/``. ``up`` waits until all three servers report they
+are connected to each other (a failure or signal on the way stops the ones it started);
+``down`` stops them (SIGTERM, then SIGKILL after a grace period) and is idempotent;
+``status`` reports what runs; ``cluster_for`` gives a command its cluster, starting (and
+afterwards stopping) one of its own if none runs.
 """
 
 from __future__ import annotations
@@ -15,21 +17,18 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomli_w
-
 from .. import PARTY_NAMES
-from ..config import ClusterConfig, default_text, load
-from ..engine.remote import free_ports
+from ..client import Client
+from ..config import ClusterConfig, load
 from ..errors import SppError
-from ..keys import generate, public_path
+from .files import default_doc, ensure_keys, free_ports, write_config
+from .lifecycle import STOP_GRACE_S, Cleanup, alive, stop_processes
 
 DEFAULT_RUN_DIR = "run/cluster"
 STATE_FILE = "cluster.json"
@@ -55,7 +54,7 @@ def default_run_dir() -> Path:
     return Path(os.environ.get("SPP_RUN_DIR", DEFAULT_RUN_DIR))
 
 
-def config_for(run_dir: Path, config: Path | None, ports: tuple[int, int, int] | None = None) -> tuple[ClusterConfig, Path]:
+def config_for(run_dir: Path, config: Path | None, ports: Sequence[int] | None = None) -> tuple[ClusterConfig, Path]:
     """The config a cluster in ``run_dir`` will use: the given file, or the embedded default
     written to ``run_dir/cluster.toml`` (optionally on other ports)."""
     if config is not None:
@@ -63,34 +62,25 @@ def config_for(run_dir: Path, config: Path | None, ports: tuple[int, int, int] |
             raise ClusterError("ports can only be chosen for the embedded default config")
         return load(config), Path(config).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / DEFAULT_CONFIG_FILE
-    raw = tomllib.loads(default_text())
-    if ports is not None:
-        for name, port in zip(PARTY_NAMES, ports):
-            raw["parties"][name]["port"] = int(port)
-    path.write_text(
-        "# Written by `spp cluster up` from the embedded default; paths are relative to this file.\n"
-        + tomli_w.dumps(raw)
+    path = write_config(
+        run_dir / DEFAULT_CONFIG_FILE, default_doc(ports),
+        header="# Written by `spp cluster up` from the embedded default; paths are relative to this file.\n",
     )
     return load(path), path.resolve()
-
-
-def ensure_default_keys(cfg: ClusterConfig) -> list[Path]:
-    """Generate the key pairs the embedded config needs if none exist yet."""
-    names = [*PARTY_NAMES, *cfg.allowed_clients]
-    if all(public_path(cfg.key_dir, n).exists() for n in names):
-        return []
-    return generate(cfg.key_dir, names)
 
 
 def up(
     run_dir: Path,
     config: Path | None = None,
     *,
-    ports: tuple[int, int, int] | None = None,
+    ports: Sequence[int] | None = None,
     wait_s: float | None = None,
 ) -> list[ServerInfo]:
-    """Start the three servers detached and wait until they serve; returns where they are."""
+    """Start the three servers detached and wait until they serve; returns where they are.
+
+    If anything fails on the way (a server exits, they do not connect, SIGTERM, Ctrl-C), the
+    servers this call started are stopped before the error propagates.
+    """
     run_dir = Path(run_dir)
     running = [s for s in _servers(run_dir) if s.alive]
     if running:
@@ -103,32 +93,25 @@ def up(
     if cfg.default_client is None:
         raise ClusterError(f"{cfg.source}: clients.default must name a client key (used to check the servers)")
     if config is None:
-        ensure_default_keys(cfg)
+        ensure_keys(cfg)
     _check_ports(cfg)
     (run_dir / STATE_FILE).write_text(json.dumps({"config": str(cfg_path), "started": time.time()}))
-    procs = {}
-    for p, pc in enumerate(cfg.parties):
-        log_path = run_dir / f"{pc.name}.log"
-        with open(log_path, "ab") as log:
-            procs[pc.name] = proc = subprocess.Popen(
-                [sys.executable, "-m", "spp_runtime", "server", "--party", str(p), "--config", str(cfg_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
-            )
-        (run_dir / f"{pc.name}.pid").write_text(f"{proc.pid}\n")
-    try:
-        _wait_ready(run_dir, cfg, procs, wait_s if wait_s is not None else cfg.timeouts.connect_s + 10)
-    except BaseException:
-        for proc in procs.values():  # the handles, not the pid files: no exec race
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    procs: dict[str, subprocess.Popen] = {}
+
+    def stop_started() -> None:
+        stop_processes(list(procs.values()))  # the handles, not the pid files: no exec race
         down(run_dir)
-        raise
+
+    with Cleanup(stop_started, on_success=False) as cleanup:
+        for p, pc in enumerate(cfg.parties):
+            with cleanup.held(), open(run_dir / f"{pc.name}.log", "ab") as log:
+                procs[pc.name] = proc = subprocess.Popen(
+                    [sys.executable, "-m", "spp_runtime", "server", "--party", str(p), "--config", str(cfg_path)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, close_fds=True,
+                )
+                (run_dir / f"{pc.name}.pid").write_text(f"{proc.pid}\n")
+        _wait_ready(run_dir, cfg, procs, wait_s if wait_s is not None else cfg.timeouts.connect_s + 10)
     return status(run_dir)
 
 
@@ -138,8 +121,6 @@ def status(run_dir: Path, *, query: bool = True) -> list[ServerInfo]:
     if query and any(s.alive for s in servers):
         try:
             cfg = _state_config(Path(run_dir))
-            from ..client import Client
-
             with Client(cfg) as client:
                 client.connect(timeout=3.0)
                 answers = client.status(timeout=3.0)
@@ -150,7 +131,7 @@ def status(run_dir: Path, *, query: bool = True) -> list[ServerInfo]:
     return servers
 
 
-def down(run_dir: Path, *, grace_s: float = 5.0) -> list[str]:
+def down(run_dir: Path, *, grace_s: float = STOP_GRACE_S) -> list[str]:
     """Stop every server started from ``run_dir``; returns what was stopped (idempotent)."""
     run_dir = Path(run_dir)
     stopped = []
@@ -214,7 +195,8 @@ def cluster_for(
     config: Path | None, run_dir: Path, *, keep: bool = False, echo: Callable[[str], None] = print
 ) -> Iterator[ClusterConfig]:
     """The cluster to talk to: ``config``'s, else the one running from ``run_dir``, else a
-    fresh local one started there on free ports (stopped afterwards unless ``keep``)."""
+    fresh local one started there on free ports, stopped afterwards unless ``keep`` however
+    the block ends (normally, on an exception, SIGTERM or Ctrl-C)."""
     if config is not None:
         yield load(config)
         return
@@ -230,49 +212,27 @@ def cluster_for(
         yield _state_config(run_dir)
         return
     echo(f"No cluster running from {run_dir}; starting a local one.")
-    up(run_dir, ports=free_ports(3))
-    with _sigterm_as_exit():  # a terminated command still stops the servers it started
-        try:
-            yield _state_config(run_dir)
-        finally:
-            if keep:
-                echo(f"Cluster left running from {run_dir}; stop it with `spp cluster down --run-dir {run_dir}`.")
-            else:
-                down(run_dir)
 
+    def stop() -> None:
+        if not keep:
+            down(run_dir)
+        elif any(s.alive for s in _servers(run_dir)):  # not when `up` failed and cleaned up
+            echo(f"Cluster left running from {run_dir}; stop it with `spp cluster down --run-dir {run_dir}`.")
 
-@contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit inside the block (main thread only), so cleanup runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _exit(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, _exit)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with Cleanup(stop):  # before the first server starts: a terminated command stops them too
+        up(run_dir, ports=free_ports(3))
+        yield _state_config(run_dir)
 
 
 def _is_server(pid: int) -> bool:
     """Is ``pid`` alive and one of our servers (not a recycled pid, not a zombie)?"""
-    proc = Path(f"/proc/{pid}")
-    if not Path("/proc/self").exists():  # no procfs: trust the pid file
-        try:
-            os.kill(pid, 0)
-            return True
-        except (ProcessLookupError, PermissionError):
-            return False
-    try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        cmd = (proc / "cmdline").read_bytes().split(b"\0")
-    except OSError:
+    if not alive(pid):
         return False
-    return state != "Z" and b"spp_runtime" in cmd and b"server" in cmd
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return not Path("/proc/self").exists()  # no procfs: trust the pid file
+    return b"spp_runtime" in cmd and b"server" in cmd
 
 
 def _check_ports(cfg: ClusterConfig) -> None:
@@ -290,8 +250,6 @@ def _check_ports(cfg: ClusterConfig) -> None:
 
 
 def _wait_ready(run_dir: Path, cfg: ClusterConfig, procs: dict[str, subprocess.Popen], wait_s: float) -> None:
-    from ..client import Client
-
     deadline = time.monotonic() + wait_s
     with Client(cfg) as client:
         while True:
