@@ -62,7 +62,7 @@ def encode(session: bytes, seq: int, round_: int, arrays: Sequence[np.ndarray]) 
         },
         use_bin_type=True,
     )
-    return [header, *(memoryview(a).cast("B") if a.size else b"" for a in arrs)]
+    return [header, *(a.data.cast("B") if a.size else b"" for a in arrs)]
 
 
 def wire_size(frames: Sequence) -> tuple[int, int]:
@@ -118,7 +118,7 @@ def _len(frame: object) -> int:
     return len(frame)  # type: ignore[arg-type]
 
 
-def _bytes(frame: object) -> bytes | memoryview:
+def _bytes(frame: object) -> bytes | bytearray | memoryview:
     if isinstance(frame, (bytes, bytearray, memoryview)):
         return frame
     buf = getattr(frame, "buffer", None)  # zmq.Frame
