@@ -9,7 +9,6 @@ lists into one view (a dataset is *complete* when both list it with the same upl
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 

@@ -85,7 +85,7 @@ def _leaf_table() -> np.ndarray:
     weights = (1 << np.arange(_FULL)).astype(np.int64)
     g_mask, p_mask = anf_g @ weights, anf_p @ weights  # per alpha, the monomials in G / P
     m = np.arange(256)
-    parity = np.array([bin(v).count("1") & 1 for v in range(256)], np.uint8)
+    parity = np.array([v.bit_count() & 1 for v in range(256)], np.uint8)
     g = parity[g_mask[:, None] & m[None, :]]
     p = parity[p_mask[:, None] & m[None, :]]
     return (g | (p << 1)).astype(np.uint8).reshape(-1)
@@ -166,7 +166,7 @@ def msb_opened(opened: Opened, offsets: Sequence[int]) -> BitTensor:
 def ring_offsets(ctx: PartyContext, thresholds: Sequence[float]) -> list[int]:
     """Ring offsets -encode(t) for public real thresholds t (as signed integers)."""
     f = ctx.fxp.frac_bits
-    return [-int(round(t * 2.0**f)) for t in thresholds]
+    return [-int(round(t * 2.0**f)) for t in thresholds]  # noqa: RUF046 (numpy < 2 scalars round to floats)
 
 
 @protocol("less_than_public")
