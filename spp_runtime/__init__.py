@@ -15,4 +15,4 @@ __version__ = "0.1.0"
 P0, P1, P2 = 0, 1, 2
 PARTY_NAMES = ("p0", "p1", "p2")
 
-__all__ = ["__version__", "P0", "P1", "P2", "PARTY_NAMES"]
+__all__ = ["P0", "P1", "P2", "PARTY_NAMES", "__version__"]

@@ -15,7 +15,7 @@ DTYPE = np.uint64
 Ring = np.ndarray  # an array of dtype uint64
 
 
-def as_ring(x: np.ndarray | int) -> np.ndarray:
+def as_ring(x: np.ndarray | np.integer | int) -> np.ndarray:
     """Reinterpret integers as ring elements (two's complement for negatives)."""
     a = np.asarray(x)
     if a.dtype == DTYPE:

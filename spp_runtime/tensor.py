@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from numbers import Integral
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,6 +52,19 @@ from .engine.context import PartyContext, protocol
 from .ring import DTYPE, as_ring
 
 PublicValue = np.ndarray | float | int
+T = TypeVar("T")
+
+
+def held(array: T | None) -> T:
+    """``array`` (a share, an opening, a mask, or a list of them) where this party holds it,
+    else a clear error.
+
+    Shares (and openings) exist on P0 and P1 only, masks on the helper P2 only; a protocol's
+    branch for one kind of party reads them through this (or :attr:`SharedTensor.mine`).
+    """
+    if array is None:
+        raise ValueError("this party holds no such array (P0 and P1 hold shares, only P2 holds masks)")
+    return array
 
 
 class SharedTensor:
@@ -91,6 +104,11 @@ class SharedTensor:
         return cls.like(ctx, share, enc.shape)
 
     @property
+    def mine(self) -> np.ndarray:
+        """This primary's share; a ValueError on the helper P2, which holds none."""
+        return held(self.share)
+
+    @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
@@ -116,7 +134,7 @@ class SharedTensor:
         _same_ctx(self, other)
         if self.share is None:
             return SharedTensor(self.ctx, None, np.broadcast_shapes(self.shape, other.shape))
-        return SharedTensor(self.ctx, fn(self.share, other.share))
+        return SharedTensor(self.ctx, fn(self.share, other.mine))
 
     def __add__(self, other: Any) -> SharedTensor:
         if isinstance(other, SharedTensor):
@@ -142,7 +160,7 @@ class SharedTensor:
             return self._local(lambda s: s + enc)
         return self._local(lambda s: s + np.zeros_like(enc))
 
-    def add_ring(self, value: np.ndarray | int) -> SharedTensor:
+    def add_ring(self, value: np.ndarray | np.integer | int) -> SharedTensor:
         """Add a public ring element (already encoded) without re-encoding it."""
         v = as_ring(value)
         if self.ctx.party == 0:
@@ -292,12 +310,12 @@ def reveal(x: SharedTensor, to: int | None = None) -> np.ndarray | None:
     if ctx.is_helper:
         return None
     if to is None:
-        (other,) = ctx.exchange(ctx.other, x.share)
-        return x.share + other
+        (other,) = ctx.exchange(ctx.other, x.mine)
+        return x.mine + other
     if ctx.party == to:
         (other,) = ctx.recv(ctx.other, expect=[(x.shape, DTYPE)])
-        return x.share + other
-    ctx.send(to, x.share)
+        return x.mine + other
+    ctx.send(to, x.mine)
     return None
 
 
@@ -332,7 +350,7 @@ def _product(x: SharedTensor, y: SharedTensor, op, out_shape, truncate: bool) ->
         dealer.product_share(ctx, out_shape, lambda: op(a0 + a1, b0 + b1))
         return SharedTensor(ctx, None, out_shape)
     a, b = dealer.masks(ctx, x.shape, y.shape)
-    e_mine, f_mine = x.share - a, y.share - b
+    e_mine, f_mine = x.mine - a, y.mine - b
     e_other, f_other = ctx.exchange(ctx.other, e_mine, f_mine)
     e, f = e_mine + e_other, f_mine + f_other
     c = dealer.product_share(ctx, out_shape)
@@ -367,7 +385,7 @@ def square(x: SharedTensor, *, truncate: bool = True) -> SharedTensor:
         dealer.product_share(ctx, x.shape, lambda: (a0 + a1) * (a0 + a1))
         return SharedTensor(ctx, None, x.shape)
     (a,) = dealer.masks(ctx, x.shape)
-    e_mine = x.share - a
+    e_mine = x.mine - a
     (e_other,) = ctx.exchange(ctx.other, e_mine)
     e = e_mine + e_other
     c = dealer.product_share(ctx, x.shape)

@@ -26,17 +26,19 @@ def demo(config_path: Path | None, run_dir: Path | None, keep: bool) -> None:
     console = make_console()
     rng = np.random.default_rng(7)  # demo data only
     try:
-        with cl.cluster_for(config_path, run_dir or cl.default_run_dir(), keep=keep, echo=console.print) as cfg:
-            with Client(cfg) as client:
-                client.connect()
-                x, y = rng.uniform(-1, 1, (64, 32)), rng.uniform(-1, 1, (32, 16))
-                res = client.run("matmul", {"x": x, "y": y})
-                _report(console, "Secure matrix product x @ y, (64x32) @ (32x16)", res, "matmul",
-                        res.outputs["out"], x @ y)
-                a, w, b = rng.uniform(-1, 1, (6, 10)), rng.uniform(-1, 1, (10, 4)), rng.uniform(-0.5, 0.5, 4)
-                res = client.run("demo", {"x": a, "w": w, "b": b})
-                _report(console, "Secure dense layer relu(x @ w + b), (6x10) @ (10x4)", res, None,
-                        res.outputs["scores"], np.maximum(a @ w + b, 0))
+        with (
+            cl.cluster_for(config_path, run_dir or cl.default_run_dir(), keep=keep, echo=console.print) as cfg,
+            Client(cfg) as client,
+        ):
+            client.connect()
+            x, y = rng.uniform(-1, 1, (64, 32)), rng.uniform(-1, 1, (32, 16))
+            res = client.run("matmul", {"x": x, "y": y})
+            _report(console, "Secure matrix product x @ y, (64x32) @ (32x16)", res, "matmul",
+                    res.outputs["out"], x @ y)
+            a, w, b = rng.uniform(-1, 1, (6, 10)), rng.uniform(-1, 1, (10, 4)), rng.uniform(-0.5, 0.5, 4)
+            res = client.run("demo", {"x": a, "w": w, "b": b})
+            _report(console, "Secure dense layer relu(x @ w + b), (6x10) @ (10x4)", res, None,
+                    res.outputs["scores"], np.maximum(a @ w + b, 0))
     except SppError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -9,12 +9,19 @@ from pathlib import Path
 
 import click
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..client import Client
 from ..errors import SppError
-from ..nn.programs import PARAM
 from ..nn.model import Model, ModelConfigError, load_params, save_params
+from ..nn.programs import PARAM
 from ..nn.runner import Hyper
 from .console import console as make_console
 from .models import resolve_model
@@ -127,7 +134,7 @@ def infer(model_path: Path, dataset: str, out_path: Path, no_labels: bool, confi
     console = make_console()
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
-        model, weights, meta = load_params(model_path)
+        model, weights, _meta = load_params(model_path)
     except ModelConfigError as exc:
         raise click.ClickException(str(exc)) from None
     datasets = {"x": f"{dataset}:x"} | ({} if no_labels else {"y": f"{dataset}:y"})

@@ -8,6 +8,7 @@ lists into one view (a dataset is *complete* when both list it with the same upl
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -62,7 +63,7 @@ class RemoteStore:
     def list(self) -> list[Manifest]:
         return self.list_all()[0]
 
-    def list_all(self) -> tuple[list[Manifest], list[tuple[str, str, str]]]:
+    def list_all(self) -> tuple[builtins.list[Manifest], builtins.list[tuple[str, str, str]]]:
         """Committed datasets and uploads not yet committed ``(upload_id, name, status)``."""
         body = self._ask("datasets.list")
         pending = [(str(u), str(n), str(st)) for u, n, st in body.get("pending", [])]

@@ -3,4 +3,4 @@
 from .context import PartyContext, protocol
 from .stats import CallRecord, ProtocolStats, merge_records
 
-__all__ = ["PartyContext", "protocol", "CallRecord", "ProtocolStats", "merge_records"]
+__all__ = ["CallRecord", "PartyContext", "ProtocolStats", "merge_records", "protocol"]

@@ -10,8 +10,8 @@ the longest chain of dependent online messages inside the call.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from .. import PARTY_NAMES
 
@@ -60,7 +60,7 @@ class CallRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CallRecord":
+    def from_dict(cls, d: dict) -> CallRecord:
         rec = cls(d["name"], d["depth"], d["start_clock"], d["end_clock"], d["elapsed"])
         rec.sent = {int(k): LinkCount(**v) for k, v in d["sent"].items()}
         return rec

@@ -16,8 +16,8 @@ calls. The model ignores overlap of computation with transfer, so it errs on the
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .topology import LinkShape, tbf_burst_bytes
 

@@ -109,6 +109,7 @@ def probe_link(lan: Lan, src: str, dst: str, *, mbytes: float = 4.0, port: int =
                       stdout=subprocess.PIPE, text=True)
     try:
         for proc in (server, relay):
+            assert proc.stdout is not None  # stdout=PIPE
             if proc.stdout.readline().strip() != "ready":
                 raise RuntimeError("probe server or relay failed to start")
         host = lan.address(dst)

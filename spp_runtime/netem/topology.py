@@ -13,8 +13,9 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Self
 
 from ..errors import SppError
 
@@ -57,7 +58,7 @@ def require_netns() -> None:
 
 
 def _run(*argv: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise NetnsUnavailable(f"'{' '.join(argv)}' failed: {proc.stderr.strip()}")
 
@@ -107,7 +108,7 @@ class Lan:
         return f"v{self.tag}{list(self.hosts).index(host)}{side}"  # <= 15 chars
 
     # -- lifecycle ------------------------------------------------------------------------
-    def up(self) -> "Lan":
+    def up(self) -> Self:
         require_netns()
         try:
             _run("ip", "netns", "add", self.switch)
@@ -137,10 +138,10 @@ class Lan:
     def down(self) -> None:
         """Delete every namespace of this topology (veths go with them); idempotent."""
         for ns in [*(self.netns(h) for h in self.hosts), self.switch]:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         self._up = False
 
-    def __enter__(self) -> "Lan":
+    def __enter__(self) -> Self:
         return self.up()
 
     def __exit__(self, *exc: object) -> None:
@@ -154,5 +155,5 @@ class Lan:
     def popen(self, host: str, argv: Sequence[str], **kwargs) -> subprocess.Popen:
         return subprocess.Popen(self.argv(host, argv), **kwargs)
 
-    def run(self, host: str, argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(host, argv), **kwargs)
+    def run(self, host: str, argv: Sequence[str], *, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(host, argv), check=check, **kwargs)

@@ -5,7 +5,14 @@
 parties from plaintext inputs, for tests and studies).
 """
 
-from .model import Model, ModelConfigError, load_model_config, load_params, model_from_dict, save_params
+from .model import (
+    Model,
+    ModelConfigError,
+    load_model_config,
+    load_params,
+    model_from_dict,
+    save_params,
+)
 from .ops import FixedOps, FloatOps, SecureOps
 from .train import EpochResult, fit
 

@@ -138,9 +138,7 @@ def _own(params: dict[str, Any], i: int) -> dict[str, Any]:
 
 def _width(layers: tuple[Layer, ...], n: int) -> int:
     for layer in layers:
-        if isinstance(layer, Dense):
-            n = layer.n_out
-        elif isinstance(layer, MaxPool):
+        if isinstance(layer, (Dense, MaxPool)):
             n = layer.n_out
     return n
 
@@ -173,8 +171,9 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
                 raise ModelConfigError(
                     f"{source}: layer {j} (maxpool) needs channels*height*width = {width} and a window dividing both"
                 )
-            layers.append(MaxPool(c, h, w, k))
-            width = layers[-1].n_out
+            pool = MaxPool(c, h, w, k)
+            layers.append(pool)
+            width = pool.n_out
         else:
             raise ModelConfigError(
                 f"{source}: layer {j} has unknown type {kind!r}; known: dense, maxpool, {', '.join(ACTIVATIONS)}"
@@ -206,7 +205,8 @@ def save_params(path: str | Path, model: Model, params: dict[str, np.ndarray], *
     """Write a trained model: its parameters plus the config and metadata as JSON."""
     import json
 
-    np.savez(path, **params, __model__=np.array(json.dumps(model.to_dict())), __meta__=np.array(json.dumps(meta)))
+    arrays: dict[str, Any] = params
+    np.savez(path, **arrays, __model__=np.array(json.dumps(model.to_dict())), __meta__=np.array(json.dumps(meta)))
 
 
 def load_params(path: str | Path) -> tuple[Model, dict[str, np.ndarray], dict[str, Any]]:

@@ -88,7 +88,7 @@ def scale_factor(c: float, frac_bits: int) -> tuple[int, int]:
     if c == 0:
         return 0, 0
     s = max(0, SCALE_BITS - 1 - math.floor(math.log2(abs(c))))
-    return int(round(c * 2**s)), s
+    return int(round(c * 2**s)), s  # noqa: RUF046 (numpy < 2 scalars round to floats)
 
 
 def grad_scaling(c: float, frac_bits: int) -> tuple[int, int, int]:

@@ -33,14 +33,18 @@ class Hyper:
     seed: int
 
     @classmethod
-    def of(cls, model: Model, **overrides: Any) -> "Hyper":
+    def of(cls, model: Model, **overrides: Any) -> Hyper:
         d = model.train
-        base = dict(lr=d.lr, momentum=d.momentum, batch_size=d.batch_size, epochs=d.epochs, seed=d.seed)
+        base: dict[str, Any] = {
+            "lr": d.lr, "momentum": d.momentum, "batch_size": d.batch_size, "epochs": d.epochs, "seed": d.seed
+        }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
     def kwargs(self) -> dict[str, Any]:
-        return dict(lr=self.lr, momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs, seed=self.seed)
+        return {
+            "lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size, "epochs": self.epochs, "seed": self.seed
+        }
 
 
 @dataclass
@@ -59,8 +63,8 @@ def _share(ctx: PartyContext, value: np.ndarray | None, shape: tuple[int, ...]):
 def secure_train_program(
     ctx: PartyContext,
     model: Model,
-    x: np.ndarray | None,
-    y: np.ndarray | None,
+    x: np.ndarray,
+    y: np.ndarray,
     params0: dict[str, np.ndarray],
     hyper: Hyper,
     test: tuple[np.ndarray, np.ndarray] | None = None,
@@ -134,7 +138,7 @@ def train_plain(
     secure computation (``fixed=True``), from the same initial weights and batch order."""
     if not fixed:
         ops: Any = FloatOps()
-        enc = dec = lambda a: a  # noqa: E731
+        enc = dec = lambda a: a
     else:
         ops = FixedOps(fxp)
         enc, dec = ops.encode, ops.decode

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -56,7 +57,9 @@ def run_softmax_study(
                 train = next(s for s in run.stats if s.name == "train")
                 row = StudyRow(
                     model.name, output,
-                    [r.test_accuracy for r in results], [r.test_accuracy for r in flt.epochs],
+                    # a test set is always given, so every epoch has an accuracy
+                    cast(list[float], [r.test_accuracy for r in results]),
+                    cast(list[float], [r.test_accuracy for r in flt.epochs]),
                     float(np.mean([r.seconds for r in results])), train.bytes_total / epochs / MB,
                 )
                 log(f"{row.model} {row.output}: secure {row.secure_acc[-1]:.4f} float64 {row.float_acc[-1]:.4f} "

@@ -57,7 +57,7 @@ def saturate(below: BitTensor, core: SharedTensor, low: float, high: float) -> S
         flip = np.zeros(below.shape, np.uint8)
         if ctx.party == 0:
             flip[0] = 1  # [x >= upper] = NOT [x < upper]
-        bits = BitTensor(ctx, below.share ^ flip)
+        bits = BitTensor(ctx, below.mine ^ flip)
     picked = select_bits(bits, SharedTensor.stack([high - core, core - low]))
     return core + picked[0] - picked[1]
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..engine.context import PartyContext, protocol
 from ..ring import DTYPE
-from ..tensor import SharedTensor
+from ..tensor import SharedTensor, held
 
 Index = Any  # anything numpy accepts as an index on the last axes
 
@@ -66,6 +66,11 @@ class BitTensor:
             self.shape = share.shape
         self.ctx = ctx
         self.share = share
+
+    @property
+    def mine(self) -> np.ndarray:
+        """This primary's bit share; a ValueError on the helper P2, which holds none."""
+        return held(self.share)
 
     def __repr__(self) -> str:
         return f"BitTensor(party={self.ctx.name}, shape={self.shape})"
@@ -177,7 +182,7 @@ def reveal_bits(x: BitTensor) -> np.ndarray | None:
     ctx = x.ctx
     if ctx.is_helper:
         return None
-    (other,) = exchange_bits(ctx, [x.share])
+    (other,) = exchange_bits(ctx, [x.mine])
     return x.share ^ other
 
 
@@ -219,7 +224,7 @@ def _and_fanout(x: BitTensor, ys: Sequence[tuple[Index, BitTensor]]) -> list[Bit
     e_mine = [y.share ^ b for (_, y), b in zip(ys, bs)]
     d_other, *e_other = exchange_bits(ctx, [d_mine, *e_mine])
     d = d_mine ^ d_other
-    cs = deal_bits(ctx, None, out_shapes)
+    cs = held(deal_bits(ctx, None, out_shapes))
     outs = []
     for (idx, _), b, em, eo, c in zip(ys, bs, e_mine, e_other, cs):
         e = em ^ eo
@@ -262,9 +267,9 @@ def and_private(
     ctx.send(ctx.other, pack([mine ^ pad]))
     (packed,) = ctx.recv(ctx.other, expect=[((packed_len([batch_shape + (other_len,)]),), np.uint8)])
     (masked_other,) = unpack(packed, [batch_shape + (other_len,)])
-    (w,) = deal_bits(ctx, None, [k_shape])
+    (w,) = held(deal_bits(ctx, None, [k_shape]))
     if ctx.party == 0:  # x & (y ^ v) ^ w0
-        z = (xs[..., pi] & masked_other[..., pj]) ^ w
+        z = (held(xs)[..., pi] & masked_other[..., pj]) ^ w
     else:  # (x ^ u) & v ^ w1
         z = (masked_other[..., pi] & pad[..., pj]) ^ w
     return BitTensor(ctx, z)
@@ -299,8 +304,8 @@ class InjectedBits:
         """Arithmetic shares of the bits as the plain integers 0/1 (local)."""
         if self.ctx.is_helper:
             return SharedTensor(self.ctx, None, self.shape)
-        z = self.z.astype(DTYPE)
-        share = (np.uint64(1) - z - z) * self.R
+        z = held(self.z).astype(DTYPE)
+        share = (np.uint64(1) - z - z) * held(self.R)
         return SharedTensor(self.ctx, share + z if self.ctx.party == 0 else share)
 
     def mul(self, *xs: SharedTensor) -> list[SharedTensor]:
@@ -327,6 +332,7 @@ def _deal_products(
     pshapes = [np.broadcast_shapes(shape, x.shape) for x in xs]
     ashapes = [y.shape for _, y in ands]
     if ctx.is_helper:
+        r = held(r)
         g0, g1 = ctx.prg(0), ctx.prg(1)
         masks = [g0.uint64(x.shape) + g1.uint64(x.shape) for x in xs]
         us = [g0.bits(sh) ^ g1.bits(sh) for sh in ashapes]
@@ -346,7 +352,7 @@ def _deal_products(
         cs = [g.uint64(ps) for ps in pshapes]
         ws = [g.bits(sh) for sh in ashapes]
         return masks, R, cs, us, ws
-    expect = ([(shape, DTYPE)] if with_ring else []) + [(ps, DTYPE) for ps in pshapes]
+    expect: list[tuple[tuple[int, ...], Any]] = ([(shape, DTYPE)] if with_ring else []) + [(ps, DTYPE) for ps in pshapes]
     if ands:
         expect.append(((packed_len(ashapes),), np.uint8))
     got = ctx.recv(2, expect=expect)
@@ -393,7 +399,7 @@ def _inject(
         zi, ri, f = np.broadcast_to(z[idx], y.shape), np.broadcast_to(r[idx], y.shape), fm ^ fo
         v = (zi & u) ^ (ri & f) ^ w
         anded.append(BitTensor(ctx, v ^ (zi & f) if ctx.party == 0 else v))
-    return InjectedBits(ctx, shape, z=z, R=R), _products(ctx, z, R, masks, es, cs), anded
+    return InjectedBits(ctx, shape, z=z, R=R), _products(ctx, z, held(R), masks, es, cs), anded
 
 
 @protocol("inject_bits")
@@ -435,7 +441,7 @@ def bits_mul(bits: InjectedBits, *xs: SharedTensor) -> list[SharedTensor]:
     es_mine = [x.share - a for x, a in zip(xs, masks)]
     es_other = ctx.exchange(ctx.other, *es_mine)
     es = [m + o for m, o in zip(es_mine, es_other)]
-    return _products(ctx, bits.z, bits.R, masks, es, cs)
+    return _products(ctx, held(bits.z), held(bits.R), masks, es, cs)
 
 
 @protocol("b2a")
@@ -496,7 +502,7 @@ def add_private(ctx: PartyContext, a: np.ndarray | None, b: np.ndarray | None, s
     bshape = shape + (nbits,)
     shifts = np.arange(nbits, dtype=DTYPE)
     own = a if ctx.party == 0 else b
-    bits = None if ctx.is_helper else ((own[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    bits = None if ctx.is_helper else ((held(own)[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
     eye = np.arange(nbits)
     g = and_private(ctx, bits if ctx.party == 0 else None, bits if ctx.party == 1 else None, (eye, eye), shape, nbits, nbits)
     p = BitTensor.local(ctx, bits, bshape)
@@ -507,12 +513,12 @@ def add_private(ctx: PartyContext, a: np.ndarray | None, b: np.ndarray | None, s
         src = (idx // level) * level - 1
         t_g, t_p = band_fanout(P[..., idx], [(Ellipsis, G[..., src]), (Ellipsis, P[..., src])])
         if not ctx.is_helper:
-            g_new, p_new = G.share.copy(), P.share.copy()
+            g_new, p_new = G.mine.copy(), P.mine.copy()
             g_new[..., idx] ^= t_g.share
             p_new[..., idx] = t_p.share
             G, P = BitTensor(ctx, g_new), BitTensor(ctx, p_new)
         level *= 2
     if ctx.is_helper:
         return BitTensor(ctx, None, bshape)
-    carries = np.concatenate([np.zeros(shape + (1,), np.uint8), G.share[..., :-1]], axis=-1)
+    carries = np.concatenate([np.zeros(shape + (1,), np.uint8), G.mine[..., :-1]], axis=-1)
     return BitTensor(ctx, p.share ^ carries)

@@ -170,7 +170,7 @@ def equal_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> BitTens
     if ctx.is_helper:
         bits = BitTensor(ctx, None, d.shape + (64,))
     else:
-        own = d.share if ctx.party == 0 else -d.share
+        own = d.mine if ctx.party == 0 else -d.mine
         bits = ~BitTensor(ctx, _bits_of(own, 64))  # 1 where the two words agree
     while bits.shape[-1] > 1:
         bits = band(bits[..., 0::2], bits[..., 1::2])

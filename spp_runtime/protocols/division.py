@@ -90,7 +90,7 @@ def octave_onehot(b: SharedTensor, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -
     _, below = less_than_public(b, thresholds)  # shape (n - 1,) + b.shape
     if ctx.is_helper:
         return BitTensor(ctx, None, shape)
-    ge = np.moveaxis(below.share, 0, -1) ^ np.uint8(1 if ctx.party == 0 else 0)  # [b >= 2^j], j = lo+1..hi
+    ge = np.moveaxis(below.mine, 0, -1) ^ np.uint8(1 if ctx.party == 0 else 0)  # [b >= 2^j], j = lo+1..hi
     first = np.full(b.shape + (1,), 1 if ctx.party == 0 else 0, np.uint8)  # ge_lo = 1
     last = np.zeros(b.shape + (1,), np.uint8)  # ge_(hi+1) = 0
     ext = np.concatenate([first, ge, last], axis=-1)
@@ -103,7 +103,7 @@ def _shift_sum(products: SharedTensor, exponents: np.ndarray) -> SharedTensor:
     right = np.maximum(-exponents, 0)
     out = products.mul_int(np.left_shift(np.ones_like(left), left))
     if products.share is not None and right.any():
-        out = SharedTensor(out.ctx, _shift_right(out.share, right, out.ctx.party))
+        out = SharedTensor(out.ctx, _shift_right(out.mine, right, out.ctx.party))
     return out.sum(axis=-1)
 
 

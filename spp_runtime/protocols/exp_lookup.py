@@ -39,7 +39,7 @@ import numpy as np
 from ..dealer import shares_of
 from ..engine.context import protocol
 from ..ring import DTYPE
-from ..tensor import SharedTensor, truncate
+from ..tensor import SharedTensor, held, truncate
 from .opened_compare import Opened
 
 V_BITS = 27  # fractional bits of the dealt e^(-rho)
@@ -60,15 +60,15 @@ def exp_lookup(opened: Opened, offset: float, lo_bits: int, hi_bits: int) -> Sha
         raise ValueError(f"lo_bits={lo_bits} is too wide for {V_BITS}-bit dealt values")
     table_shape = shape + (k,)
     if ctx.is_helper:
-        r = opened.mask
+        r = held(opened.mask)
         rho = (r & lo_mask).astype(np.float64) / 2.0**f
         r_hi = ((r >> np.uint64(f + lo_bits)) & hi_mask).astype(np.intp)
         v = np.rint(np.exp(-rho) * 2.0**V_BITS).astype(np.int64).view(DTYPE)
         table = np.where(np.arange(k) == r_hi[..., None], v[..., None], np.uint64(0))
         shares_of(ctx, table, table_shape)
         return SharedTensor(ctx, None, shape)
-    table = shares_of(ctx, None, table_shape)
-    m = opened.value + np.array(round(offset * 2.0**f), dtype=np.int64).view(DTYPE)
+    table = held(shares_of(ctx, None, table_shape))
+    m = held(opened.value) + np.array(round(offset * 2.0**f), dtype=np.int64).view(DTYPE)
     mu = (m & lo_mask).astype(np.float64) / 2.0**f
     m_hi = ((m >> np.uint64(f + lo_bits)) & hi_mask).astype(np.int64)
     d = (m_hi[..., None] - np.arange(k)) % k

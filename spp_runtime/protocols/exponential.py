@@ -62,7 +62,7 @@ def exp(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
     core = exp_lookup(opened, limit, EXP_LO_BITS, EXP_HI_BITS)
     inside, above = below[0] ^ below[1], ~below[0]
     injected, (picked,) = inject_bits(BitTensor.concatenate([inside[None], above[None]], axis=0), [core])
-    e_max = int(round(EXP_MAX * 2.0**x.ctx.fxp.frac_bits))
+    e_max = round(EXP_MAX * 2.0**x.ctx.fxp.frac_bits)
     return picked[0] + injected.ring()[1].mul_int(e_max)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from ..engine.context import protocol
 from ..reference.fourier import TrigSeries
 from ..ring import DTYPE
-from ..tensor import SharedTensor, truncate
+from ..tensor import SharedTensor, held, truncate
 from .opened_compare import Opened
 
 TRIG_BITS = 18
@@ -49,8 +49,8 @@ def trig_series_opened(opened: Opened, series: TrigSeries, out_bits: int | None 
     truncation. The result has ``out_bits`` fractional bits (default: the context's)."""
     mask = np.uint64((1 << _ring_bits(opened.ctx, series)) - 1)
     if opened.ctx.is_helper:
-        return _evaluate(opened.ctx, opened.shape, series, out_bits, r=opened.mask & mask)
-    return _evaluate(opened.ctx, opened.shape, series, out_bits, c=opened.value & mask)
+        return _evaluate(opened.ctx, opened.shape, series, out_bits, r=held(opened.mask) & mask)
+    return _evaluate(opened.ctx, opened.shape, series, out_bits, c=held(opened.value) & mask)
 
 
 def _ring_bits(ctx, series: TrigSeries) -> int:
@@ -73,7 +73,7 @@ def _evaluate(
     nk = len(ks)
     dealt_shape = shape + (2 * nk,)
     if ctx.is_helper:
-        theta = 2 * np.pi * r.astype(np.float64)[..., None] * ks / 2.0**m
+        theta = 2 * np.pi * held(r).astype(np.float64)[..., None] * ks / 2.0**m
         dealt = np.concatenate([np.sin(theta), np.cos(theta)], axis=-1)
         c0 = ctx.prg(0).uint64(dealt_shape)
         ctx.send(1, _encode(dealt, TRIG_BITS) - c0, offline=True)
@@ -82,7 +82,7 @@ def _evaluate(
         dealt = ctx.prg(2).uint64(dealt_shape)
     else:
         (dealt,) = ctx.recv(2, expect=[(dealt_shape, DTYPE)])
-    phi_c = 2 * np.pi * c.astype(np.float64)[..., None] * ks / 2.0**m
+    phi_c = 2 * np.pi * held(c).astype(np.float64)[..., None] * ks / 2.0**m
     sc, cc = np.sin(phi_c), np.cos(phi_c)
     a = np.asarray(series.sin_coefs)
     b = np.asarray(series.cos_coefs)

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..engine.context import protocol
 from ..ring import DTYPE
-from ..tensor import SharedTensor
+from ..tensor import SharedTensor, held
 from .baselines import securenn
 from .boolean import BitTensor, b2a, inject_bits_and, select_bits
 from .compare import less_than_bits
@@ -105,7 +105,8 @@ def rowmax(x: SharedTensor, axis: int = -1, keepdims: bool = False) -> SharedTen
 @protocol("argmax_onehot")
 def argmax_onehot(x: SharedTensor, axis: int = -1) -> tuple[SharedTensor, BitTensor]:
     """(max along axis, XOR-shared one-hot of the argmax along that axis, as the last axis)."""
-    return _tree_max(_move_last(x, axis), with_onehot=True)
+    m, onehot = _tree_max(_move_last(x, axis), with_onehot=True)
+    return m, held(onehot)
 
 
 def _windows(x: SharedTensor, window: tuple[int, int]) -> SharedTensor:
@@ -134,7 +135,8 @@ def maxpool(
     xw = _windows(x, window)
     if variant == SECURENN:
         return _scan_max(xw)
-    return _tree_max(xw, with_onehot=True)
+    m, onehot = _tree_max(xw, with_onehot=True)
+    return m, held(onehot)
 
 
 @protocol("maxpool_grad")

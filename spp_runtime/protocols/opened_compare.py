@@ -47,7 +47,7 @@ import numpy as np
 
 from ..engine.context import PartyContext, protocol
 from ..ring import DTYPE
-from ..tensor import SharedTensor
+from ..tensor import SharedTensor, held
 from .boolean import BitTensor, carry_tree, deal_bits
 
 GROUP_BITS = 3
@@ -85,7 +85,7 @@ def _leaf_table() -> np.ndarray:
     weights = (1 << np.arange(_FULL)).astype(np.int64)
     g_mask, p_mask = anf_g @ weights, anf_p @ weights  # per alpha, the monomials in G / P
     m = np.arange(256)
-    parity = np.array([bin(v).count("1") & 1 for v in range(256)], np.uint8)
+    parity = np.array([v.bit_count() & 1 for v in range(256)], np.uint8)
     g = parity[g_mask[:, None] & m[None, :]]
     p = parity[p_mask[:, None] & m[None, :]]
     return (g | (p << 1)).astype(np.uint8).reshape(-1)
@@ -143,30 +143,30 @@ def msb_opened(opened: Opened, offsets: Sequence[int]) -> BitTensor:
     mono_shape = shape + (N_GROUPS, _FULL - 1)
     out_shape = (k,) + shape
     if ctx.is_helper:
-        s = -opened.mask
+        s = -held(opened.mask)
         dealt = [_monomials(s), (s >> np.uint64(63)).astype(np.uint8)]
         deal_bits(ctx, dealt, [mono_shape, shape])
         G = BitTensor(ctx, None, out_shape + (N_GROUPS,))
         return carry_tree(G, BitTensor(ctx, None, out_shape + (N_GROUPS,)))
-    mono_part, s63 = deal_bits(ctx, None, [mono_shape, shape])
+    mono_part, s63 = held(deal_bits(ctx, None, [mono_shape, shape]))
     mono = mono_part @ _MONO_WEIGHTS  # one byte per group, monomial T at bit T
     if ctx.party == 0:
         mono |= 1  # the constant monomial (P0 holds 1, P1 holds 0)
     c = np.asarray([np.int64(o) for o in offsets], dtype=np.int64).view(DTYPE)
-    a = opened.value[None, ...] + c.reshape((k,) + (1,) * len(shape))
+    a = held(opened.value)[None, ...] + c.reshape((k,) + (1,) * len(shape))
     leaf = _LEAF[(_groups(a) << 8) | mono]  # bit 0: G, bit 1: P
     G, P = leaf & 1, leaf >> 1
     P[..., 0] = 0  # the P of the group holding bit 0 is never used
     carry = carry_tree(BitTensor(ctx, G), BitTensor(ctx, P))
     a63 = (a >> np.uint64(63)).astype(np.uint8)
     top = s63[None, ...] ^ (a63 if ctx.party == 0 else np.zeros_like(a63))
-    return BitTensor(ctx, carry.share ^ top)
+    return BitTensor(ctx, carry.mine ^ top)
 
 
 def ring_offsets(ctx: PartyContext, thresholds: Sequence[float]) -> list[int]:
     """Ring offsets -encode(t) for public real thresholds t (as signed integers)."""
     f = ctx.fxp.frac_bits
-    return [-int(round(t * 2.0**f)) for t in thresholds]
+    return [-int(round(t * 2.0**f)) for t in thresholds]  # noqa: RUF046 (numpy < 2 scalars round to floats)
 
 
 @protocol("less_than_public")

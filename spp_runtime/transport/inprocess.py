@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .. import PARTY_NAMES
 from ..errors import PeerFailed, PeerTimeout
@@ -23,13 +24,13 @@ class InProcessHub:
 
     def __init__(self, n_parties: int = 3) -> None:
         self.n_parties = n_parties
-        self._queues = {
+        self._queues: dict[tuple[int, int], queue.Queue[Any]] = {
             (s, d): queue.Queue() for s in range(n_parties) for d in range(n_parties) if s != d
         }
         self._aborted_by: int | None = None
         self._lock = threading.Lock()
 
-    def transport(self, party: int) -> "InProcessTransport":
+    def transport(self, party: int) -> InProcessTransport:
         return InProcessTransport(self, party)
 
     def abort(self, party: int) -> None:

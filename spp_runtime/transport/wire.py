@@ -17,8 +17,8 @@ MAC 16) around its payload.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import msgpack
 import numpy as np
@@ -62,7 +62,7 @@ def encode(session: bytes, seq: int, round_: int, arrays: Sequence[np.ndarray]) 
         },
         use_bin_type=True,
     )
-    return [header, *(memoryview(a).cast("B") if a.size else b"" for a in arrs)]
+    return [header, *(a.data.cast("B") if a.size else b"" for a in arrs)]
 
 
 def wire_size(frames: Sequence) -> tuple[int, int]:
@@ -80,7 +80,7 @@ def decode(frames: Sequence, *, peer: str, session: bytes, max_bytes: int) -> Me
         raise ProtocolError(f"message of {total} bytes exceeds the limit of {max_bytes}", peer)
     try:
         header = msgpack.unpackb(_bytes(frames[0]), raw=False)
-    except Exception as exc:  # msgpack raises several unrelated types
+    except Exception as exc:  # noqa: BLE001 (msgpack raises several unrelated types)
         raise ProtocolError(f"malformed message header ({type(exc).__name__})", peer) from None
     if not isinstance(header, dict) or not {"v", "s", "q", "r", "a"} <= header.keys():
         raise ProtocolError("message header lacks required fields", peer)
@@ -118,7 +118,7 @@ def _len(frame: object) -> int:
     return len(frame)  # type: ignore[arg-type]
 
 
-def _bytes(frame: object) -> bytes | memoryview:
+def _bytes(frame: object) -> bytes | bytearray | memoryview:
     if isinstance(frame, (bytes, bytearray, memoryview)):
         return frame
     buf = getattr(frame, "buffer", None)  # zmq.Frame

@@ -47,7 +47,7 @@ import numpy as np
 
 from ...engine.context import PartyContext, protocol
 from ...ring import DTYPE
-from ...tensor import SharedTensor, mul
+from ...tensor import SharedTensor, held, mul
 
 P = 67
 BITS = 64
@@ -124,7 +124,7 @@ def private_compare(
     s = g.integers(P - 1, long_shape).astype(np.int64) + 1
     perm = np.argsort(g.uint64(long_shape), axis=-1)
     j = ctx.party
-    x = x_bits.astype(np.int64)
+    x, r, beta = held(x_bits).astype(np.int64), held(r), held(beta)
     max_r = r == np.uint64(2**64 - 1)
     t = np.where((beta == 1) & ~max_r, r + np.uint64(1), r)
     tb = _bits_msb_first(t)
@@ -159,7 +159,7 @@ def share_convert(a: SharedTensor) -> np.ndarray | None:
         ctx.send(0, bits0, del0)
         ctx.send(1, bits1, del1)
         eta_p = private_compare(ctx, None, None, None, shape)
-        e0, e1 = _share_m(ctx, eta_p)
+        e0, e1 = _share_m(ctx, held(eta_p))
         ctx.send(0, e0)
         ctx.send(1, e1)
         return None
@@ -169,8 +169,8 @@ def share_convert(a: SharedTensor) -> np.ndarray | None:
     r = r0 + r1
     alpha = _wrap(r0, r1)
     rj = r0 if ctx.party == 0 else r1
-    a_tilde = a.share + rj
-    beta_j = _wrap(a.share, rj)
+    a_tilde = a.mine + rj
+    beta_j = _wrap(a.mine, rj)
     ctx.send(2, a_tilde)
     bits, delta_j = ctx.recv(2, expect=[(shape + (BITS,), np.uint8), (shape, DTYPE)])
     private_compare(ctx, bits, r - np.uint64(1), eta_dp, shape)
@@ -182,7 +182,7 @@ def share_convert(a: SharedTensor) -> np.ndarray | None:
     theta = sub_m(theta, eta_j)
     if ctx.party == 0:
         theta = sub_m(theta, alpha)
-    return sub_m(_mod_m(a.share), theta)
+    return sub_m(_mod_m(a.mine), theta)
 
 
 def _one_m(ctx: PartyContext, shape: tuple[int, ...]) -> np.ndarray:
@@ -202,13 +202,14 @@ def compute_msb(ctx: PartyContext, y: np.ndarray | None, shape: tuple[int, ...])
         ctx.send(0, x0, b0, l0, offline=True)
         ctx.send(1, x1, b1, l1, offline=True)
         gamma_p = private_compare(ctx, None, None, None, shape)
-        g0, g1 = _share_l(ctx, gamma_p)
+        g0, g1 = _share_l(ctx, held(gamma_p))
         ctx.send(0, g0)
         ctx.send(1, g1)
         z = SharedTensor(ctx, None, shape)
         mul(z, z, truncate=False)
         return z
     x_j, bits, lsb_j = ctx.recv(2, expect=[(shape, DTYPE), (shape + (BITS,), np.uint8), (shape, DTYPE)])
+    y = held(y)
     c_mine = add_m(add_m(y, y), x_j)
     (c_other,) = ctx.exchange(ctx.other, c_mine)
     r = add_m(c_mine, c_other)

@@ -62,7 +62,7 @@ def _integer_bits(k: SharedTensor) -> BitTensor:
     """The low K_BITS bits of the shared integer k (shares of an integer, not fixed point)."""
     ctx = k.ctx
     mask = np.uint64((1 << K_BITS) - 1)
-    low = None if ctx.is_helper else k.share & mask
+    low = None if ctx.is_helper else k.mine & mask
     return add_private(ctx, low if ctx.party == 0 else None, low if ctx.party == 1 else None, k.shape, K_BITS)
 
 
