@@ -4,10 +4,13 @@ Two primary servers (P0, P1) hold 2-out-of-2 additive shares over Z_2^64; a help
 correlated randomness and takes part in comparisons, as in SecureNN. On top sit the S++
 functions (exp, sigmoid, tanh, their derivatives, softmax) and neural-network training.
 
-Layers, in dependency order (see ``docs/ARCHITECTURE.md``):
+Layers, in dependency order (the full module table is ``docs/ARCHITECTURE.md``; a test keeps
+the import graph acyclic and downward):
 
-``ring`` / ``encoding`` -> ``randomness`` / ``sharing`` -> ``transport`` -> ``engine``
--> ``tensor`` -> ``protocols`` -> ``nn`` -> ``server`` / ``client`` -> ``cli``.
+``ring`` / ``encoding`` -> ``randomness`` / ``sharing`` -> ``keys`` -> ``config`` -> ``transport``
+-> ``api`` -> ``engine`` -> ``dealer`` -> ``tensor`` -> ``reference`` -> ``protocols`` -> ``jobs``
+-> ``data`` -> ``storage`` -> ``server`` -> ``client`` -> ``netem`` -> ``launch`` -> ``nn``
+-> ``bench`` -> ``apps`` -> ``cli``.
 """
 
 __version__ = "0.1.0"
