@@ -75,10 +75,21 @@ class NetCheck:
     tolerance: float = 0.2
 
     @property
+    def honoured(self) -> bool:
+        """The link is never faster than asked: the delay and the rate limit both took effect."""
+        return (self.rtt_ms >= (1 - self.tolerance) * self.expected_rtt_ms
+                and self.mbit <= (1 + self.tolerance) * self.expected_mbit)
+
+    @property
     def ok(self) -> bool:
         rtt_ok = abs(self.rtt_ms - self.expected_rtt_ms) <= self.tolerance * max(self.expected_rtt_ms, 0.5)
         rate_ok = abs(self.mbit - self.expected_mbit) <= self.tolerance * self.expected_mbit
         return rtt_ok and rate_ok
+
+    def achieved_shape(self, asked: LinkShape) -> LinkShape:
+        """The asked link with the measured delay: on a busy machine the delay relays add
+        scheduling latency, and a model of the run should use the delay it really had."""
+        return LinkShape(asked.up_mbit, asked.down_mbit, self.rtt_ms / 2)
 
     def text(self) -> str:
         return (f"link check p0->p1: RTT {self.rtt_ms:.2f} ms (asked {self.expected_rtt_ms:.2f}), "
@@ -86,7 +97,7 @@ class NetCheck:
                 f"framing), within {self.tolerance:.0%}: {'yes' if self.ok else 'NO'}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "ok": self.ok}
+        return {**self.__dict__, "ok": self.ok, "honoured": self.honoured}
 
 
 def check_link(cluster: LanCluster, mbytes: float | None = None) -> NetCheck:

@@ -77,6 +77,19 @@ def annotate(
             rec["model_ratio"] = rec["time_s"] / rec["model_s"]
 
 
+def model_achieved(records: list[dict[str, Any]], shape: LinkShape) -> None:
+    """Add the model's prediction on the link a probe measured (``model_achieved_s``) and
+    ``model_ratio_achieved``: on a loaded machine the emulated delay grows, and a run is
+    judged against the delay it really had."""
+    for rec in records:
+        if "model_compute_s" not in rec:
+            continue
+        achieved = model_time(rec, shape, rec["model_compute_s"])["model_s"]
+        rec["model_achieved_s"] = achieved
+        if achieved > 0:
+            rec["model_ratio_achieved"] = rec["time_s"] / achieved
+
+
 def remodel(records: list[dict[str, Any]]) -> None:
     """Recompute saved records' model fields with the current model (same network, same
     compute term), so reports of old runs use one model."""
