@@ -7,9 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spp_runtime.data import readers
 from spp_runtime.data.idx import write_idx
 from spp_runtime.data.mnist import default_mnist_dir
-from spp_runtime.data.readers import DataFormatError, detect_format, read_array, read_dataset
+from spp_runtime.data.readers import (
+    MAX_LABEL,
+    MAX_ROW_ELEMENTS,
+    DataFormatError,
+    check_labels,
+    detect_format,
+    open_dataset,
+    read_array,
+    read_dataset,
+)
 from spp_runtime.encoding import FixedPoint
 
 X = np.array([[1.5, -2.0, 3.25], [0.0, 4.0, -0.125], [7.0, 8.5, 9.0]])
@@ -180,7 +190,9 @@ def test_npz_which_array(tmp_path):
         ("1,2,3\n4,,6\n", r"line 2, column 2: an empty cell"),
         ("1,2,3\n\n4,5\n", r"line 3 has 2 columns, expected 3 \(as on line 1\)"),
         ("1,2,3\n4,5,6,7\n", r"line 2 has 4 columns, expected 3"),
-        ("a,b,c\n", r"line 1, column 1: non-numeric cell 'a'"),
+        ("a,b,c\n", r"only a header line, no data rows"),
+        ("a,b,c\n\n \n", r"only a header line, no data rows"),
+        ("a,1,c\n", r"line 1, column 1: non-numeric cell 'a'"),
         ("\n\n  \n", r"no data \(only blank lines\)"),
     ],
 )
@@ -246,7 +258,7 @@ def test_label_errors_name_the_labels_file(tmp_path):
     with pytest.raises(DataFormatError, match="labels must be a vector or a rows x classes matrix"):
         read_dataset(tmp_path / "a.npy", labels=tmp_path / "y3.npy")
     np.save(tmp_path / "yn.npy", np.array([0.0, np.nan, 1.0]))
-    with pytest.raises(DataFormatError, match=re.escape(f"{tmp_path / 'yn.npy'}: value at index 1 is NaN")):
+    with pytest.raises(DataFormatError, match=re.escape(f"{tmp_path / 'yn.npy'}: label at row 1 is NaN")):
         read_dataset(tmp_path / "a.npy", labels=tmp_path / "yn.npy")
     with pytest.raises(DataFormatError, match="labels: 4 labels but"):
         read_dataset(tmp_path / "a.npy", labels=np.arange(4))
@@ -261,3 +273,181 @@ def test_unknown_format_and_bad_scale(tmp_path):
     _bad("scale must be a finite non-zero number", tmp_path / "a.npy", scale=0.0)
     with pytest.raises(DataFormatError, match="unknown format 'xls'"):
         read_array(tmp_path / "a.npy", fmt="xls")  # type: ignore[arg-type]
+
+
+# -- labels: class numbers 0..MAX_LABEL, or one-hot rows ------------------------------------------
+
+
+def _labels(tmp_path, y, name="y.npy"):
+    np.save(tmp_path / "x.npy", np.zeros((len(y), 2)))
+    np.save(tmp_path / name, np.asarray(y))
+    return tmp_path / "x.npy", tmp_path / name
+
+
+@pytest.mark.parametrize(
+    "y",
+    [[0, 1, 0], [0, 0, 0], [MAX_LABEL, 0, 7], np.array([0, 3, MAX_LABEL], dtype=np.int64), np.array([2, 0, 1], np.uint8)],
+)
+def test_labels_at_the_edges_are_accepted(tmp_path, y):
+    x, yp = _labels(tmp_path, y)
+    ds = read_dataset(x, labels=yp)
+    assert np.array_equal(ds.labels, np.asarray(y, dtype=np.float64))
+    assert open_dataset(x, labels=yp).label_range == (int(np.min(y)), int(np.max(y)))
+
+
+@pytest.mark.parametrize(
+    "y, row, shown",
+    [
+        ([0, -1, 2], 1, "-1"),
+        ([0, 1, 0.5], 2, "0.5"),
+        ([2.000001, 1, 0], 0, "2.000001"),
+        ([0, np.nan, 1], 1, "NaN"),
+        ([0, 1, np.inf], 2, "infinity"),
+        ([-np.inf, 1, 1], 0, "-infinity"),
+        ([0, 1e12, 1], 1, "1000000000000"),
+        ([0, 1, MAX_LABEL + 1], 2, str(MAX_LABEL + 1)),
+        ([-0.5, 1, 1], 0, "-0.5"),
+    ],
+)
+def test_bad_labels_name_the_file_the_row_and_the_value(tmp_path, y, row, shown):
+    x, yp = _labels(tmp_path, np.array(y, dtype=np.float64))
+    msg = f"{yp}: label at row {row} is {shown}; labels must be whole numbers in 0..{MAX_LABEL}"
+    with pytest.raises(DataFormatError, match=re.escape(msg)):
+        read_dataset(x, labels=yp)
+    with pytest.raises(DataFormatError, match=re.escape(msg)):
+        open_dataset(x, labels=yp)
+
+
+def test_negative_integer_labels_in_csv_and_idx(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+    (tmp_path / "y.csv").write_text("label\n0\n-1\n2\n")
+    with pytest.raises(DataFormatError, match=re.escape(f"{tmp_path / 'y.csv'}: label at row 1 is -1;")):
+        read_dataset(tmp_path / "x.npy", labels=tmp_path / "y.csv")
+    write_idx(tmp_path / "y-idx1-ubyte", np.array([0, -3, 1], dtype=np.int8))
+    with pytest.raises(DataFormatError, match="label at row 1 is -3"):
+        read_dataset(tmp_path / "x.npy", labels=tmp_path / "y-idx1-ubyte")
+
+
+def test_labels_given_as_an_array_or_npz_member_are_checked(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 2)), y=np.array([0.0, 1.0, 0.25]))
+    with pytest.raises(DataFormatError, match=re.escape(f"{tmp_path / 'd.npz'} labels: label at row 2 is 0.25")):
+        read_dataset(tmp_path / "d.npz", array="x", labels_array="y")
+    np.save(tmp_path / "x.npy", np.zeros((2, 2)))
+    with pytest.raises(DataFormatError, match="labels: label at row 0 is -2"):
+        read_dataset(tmp_path / "x.npy", labels=np.array([-2, 1]))
+
+
+def test_one_hot_label_rows(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+    np.save(tmp_path / "y.npy", np.eye(3))
+    ds = read_dataset(tmp_path / "x.npy", labels=tmp_path / "y.npy")
+    assert ds.labels.shape == (3, 3)
+    bad = np.eye(3)
+    bad[2, 1] = 2.0
+    np.save(tmp_path / "y.npy", bad)
+    with pytest.raises(DataFormatError, match=re.escape("label at row 2, column 1 is 2; one-hot label rows hold only 0 and 1")):
+        read_dataset(tmp_path / "x.npy", labels=tmp_path / "y.npy")
+
+
+def test_labels_against_a_models_classes():
+    y = np.array([0.0, 2.0, 1.0])
+    assert check_labels(y, "y.npy", classes=3) == (0, 2)
+    with pytest.raises(DataFormatError, match=re.escape("y.npy: label at row 1 is 2; labels must be whole numbers in 0..1 (the model has 2 classes)")):
+        check_labels(y, "y.npy", classes=2)
+    with pytest.raises(DataFormatError, match="label at row 7 is 255"):
+        check_labels(np.array([0, 255]), "y.npy", classes=3, row_offset=6)
+    assert check_labels(np.eye(3), "y.npy", classes=3) is None
+    with pytest.raises(DataFormatError, match="one-hot label rows have 3 columns but the model has 10 classes"):
+        check_labels(np.eye(3), "y.npy", classes=10)
+
+
+def test_positions_count_from_the_files_first_row_across_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 64)  # 2 rows of 3 float64 per block
+    a = np.arange(300.0).reshape(100, 3)
+    a[37, 2] = np.nan
+    np.save(tmp_path / "a.npy", a)
+    _bad(r"value at index \(37, 2\) is NaN", tmp_path / "a.npy")
+    y = np.zeros(100)
+    y[91] = -4
+    np.save(tmp_path / "x.npy", np.zeros((100, 3)))
+    np.save(tmp_path / "y.npy", y)
+    with pytest.raises(DataFormatError, match="label at row 91 is -4"):
+        read_dataset(tmp_path / "x.npy", labels=tmp_path / "y.npy")
+    (tmp_path / "d.csv").write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(40)) + "1,nan\n")
+    _bad(r"value at index \(40, 1\) is NaN", tmp_path / "d.csv")
+    (tmp_path / "r.csv").write_text("".join(f"{i},{i}\n" for i in range(40)) + "1,2,3\n")
+    _bad(r"line 41 has 3 columns, expected 2 \(as on line 1\)", tmp_path / "r.csv")
+
+
+# -- CSV: a header with no data ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["a,b,c\n", "a\n", "\ufefffeature one;feature two\r\n\r\n", "  x  y  \n\n"])
+def test_csv_with_only_a_header_row_has_no_data_rows(tmp_path, text):
+    p = tmp_path / "h.csv"
+    p.write_text(text, encoding="utf-8")
+    _bad("only a header line, no data rows", p)
+    (tmp_path / "h.csv.gz").write_bytes(gzip.compress(text.encode()))
+    _bad("only a header line, no data rows", tmp_path / "h.csv.gz")
+
+
+def test_csv_with_a_header_and_one_row_is_read(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text("a,b\n1,2\n")
+    assert np.array_equal(read_dataset(p).features, [[1.0, 2.0]])
+
+
+# -- streaming reads the same values as reading whole ---------------------------------------------
+
+
+def _formats(tmp_path, a):
+    """The same array as .npy, .npy.gz, .npz (stored and deflated), Fortran .npy, CSV and IDX."""
+    np.save(tmp_path / "a.npy", a)
+    (tmp_path / "a.npy.gz").write_bytes(gzip.compress((tmp_path / "a.npy").read_bytes()))
+    np.savez(tmp_path / "a.npz", a=a)
+    np.savez_compressed(tmp_path / "c.npz", a=a)
+    np.save(tmp_path / "f.npy", np.asfortranarray(a))
+    np.savetxt(tmp_path / "a.csv", a, delimiter=",")
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress((tmp_path / "a.csv").read_bytes()))
+    write_idx(tmp_path / "a-idx2.gz", a.astype(np.int16))
+    return ["a.npy", "a.npy.gz", "a.npz", "c.npz", "f.npy", "a.csv", "a.csv.gz", "a-idx2.gz"]
+
+
+def test_streaming_blocks_equal_the_whole_file_in_every_format(tmp_path):
+    a = np.arange(-300, 399, dtype=np.float64).reshape(233, 3)
+    for name in _formats(tmp_path, a):
+        ds = open_dataset(tmp_path / name, labels=np.arange(233) % 7, scale=0.5)
+        assert ds.rows == 233 and ds.row_shapes == {"x": (3,), "y": ()}, name
+        blocks = list(ds.blocks(50))
+        assert [len(b["x"]) for b in blocks] == [50, 50, 50, 50, 33], name
+        assert np.array_equal(np.concatenate([b["x"] for b in blocks]), a * 0.5), name
+        assert np.array_equal(np.concatenate([b["y"] for b in blocks]), np.arange(233) % 7), name
+        whole = read_dataset(tmp_path / name, labels=np.arange(233) % 7, scale=0.5)
+        assert np.array_equal(whole.features, a * 0.5), name
+
+
+def test_a_file_that_changes_between_check_and_upload_is_noticed(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((10, 2)))
+    ds = open_dataset(tmp_path / "a.npy")
+    np.save(tmp_path / "a.npy", np.zeros((9, 2)))
+    with pytest.raises(DataFormatError, match="changed while it was being read"):
+        list(ds.blocks(4))
+    (tmp_path / "d.csv").write_text("1,2\n3,4\n")
+    ds = open_dataset(tmp_path / "d.csv")
+    (tmp_path / "d.csv").write_text("1,2\n3,4\n5,6\n")
+    with pytest.raises(DataFormatError, match="changed while it was being read"):
+        list(ds.blocks(1))
+
+
+def test_npy_truncation_names_both_sizes(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((4, 4)))
+    raw = (tmp_path / "a.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(raw[:-8])
+    _bad(re.escape("truncated or corrupt .npy file (header says shape (4, 4) x 8 B = 128 B, file holds 120 B)"), tmp_path / "t.npy")
+    (tmp_path / "t.npy.gz").write_bytes(gzip.compress(raw[:-8]))
+    _bad(re.escape("file holds 120 B"), tmp_path / "t.npy.gz")
+
+
+def test_rows_too_wide_to_stream_are_refused(tmp_path):
+    np.save(tmp_path / "w.npy", np.zeros((1, MAX_ROW_ELEMENTS + 1), dtype=np.uint8))
+    _bad(f"each row holds {MAX_ROW_ELEMENTS + 1} values", tmp_path / "w.npy")

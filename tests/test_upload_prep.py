@@ -4,13 +4,17 @@ import hashlib
 
 import numpy as np
 import pytest
+from storage_helpers import staging_entries
 
+from spp_runtime.client.upload_driver import push_upload
 from spp_runtime.client.upload_prep import SharedUpload
-from spp_runtime.data.readers import Dataset
+from spp_runtime.data.idx import write_idx
+from spp_runtime.data.readers import DataFormatError, Dataset, open_dataset, read_dataset
 from spp_runtime.encoding import FixedPoint
 from spp_runtime.errors import EncodingError
 from spp_runtime.sharing import reconstruct
 from spp_runtime.storage.errors import InvalidMetadata
+from spp_runtime.storage.store import ShareStore
 
 
 def _dataset(rng, rows=103, cols=7):
@@ -91,3 +95,46 @@ def test_unchecked_dataset_still_fails_to_encode(rng):
     next(chunks)
     with pytest.raises(EncodingError, match=r"x rows from 10 at index \(3, 2\) is NaN"):
         next(chunks)
+
+
+def test_a_streamed_dataset_shares_the_same_values_as_one_in_memory(tmp_path, rng):
+    x = rng.integers(0, 256, (103, 4, 4)).astype(np.uint8)
+    y = rng.integers(0, 10, 103).astype(np.uint8)
+    write_idx(tmp_path / "x-idx3-ubyte.gz", x)
+    write_idx(tmp_path / "y-idx1-ubyte.gz", y)
+    streamed = open_dataset(tmp_path / "x-idx3-ubyte.gz", labels=tmp_path / "y-idx1-ubyte.gz", scale=1 / 255, flatten=True)
+    whole = read_dataset(tmp_path / "x-idx3-ubyte.gz", labels=tmp_path / "y-idx1-ubyte.gz", scale=1 / 255, flatten=True)
+    fxp = FixedPoint(16)
+    ups = [SharedUpload(d, name="d", owner="o", chunk_bytes=1000, fxp=fxp) for d in (streamed, whole)]
+    assert ups[0].meta.parts == ups[1].meta.parts == {"x": (16,), "y": ()}
+    assert ups[0].meta.chunk_rows == ups[1].meta.chunk_rows == 1000 // (17 * 8)
+    for up, d in zip(ups, (streamed, whole)):
+        pairs = list(up.chunks())
+        got = np.concatenate([reconstruct(p.p0.arrays["x"], p.p1.arrays["x"]) for p in pairs])
+        assert np.array_equal(got, fxp.encode(whole.features))
+        assert np.array_equal(fxp.decode(got), np.rint(x.reshape(103, 16) / 255 * 2**16) / 2**16)
+        lab = np.concatenate([reconstruct(p.p0.arrays["y"], p.p1.arrays["y"]) for p in pairs])
+        assert np.array_equal(fxp.decode(lab), y)
+        blobs = b"".join(p.p1.arrays["x"].astype("<u8").tobytes() for p in pairs)
+        assert up.sha256(1)["x"] == hashlib.sha256(blobs).hexdigest()
+
+
+def test_labels_of_an_in_memory_dataset_are_checked_chunk_by_chunk(rng):
+    ds = _dataset(rng, rows=30)
+    ds.labels[23] = -1
+    chunks = SharedUpload(ds, name="d", owner="o", chunk_rows=10).chunks()
+    next(chunks), next(chunks)
+    with pytest.raises(DataFormatError, match=r"mem labels: label at row 23 is -1; labels must be whole numbers"):
+        next(chunks)
+
+
+def test_an_error_while_producing_chunks_aborts_the_upload_on_both_servers(tmp_path, rng):
+    stores = [ShareStore(tmp_path / "p0", 0), ShareStore(tmp_path / "p1", 1)]
+    ds = _dataset(rng, rows=30)
+    ds.features[25, 1] = np.inf
+    seen = []
+    with pytest.raises(EncodingError, match=r"x rows from 20 at index \(5, 1\) is infinity"):
+        push_upload(SharedUpload(ds, name="d", owner="o", chunk_rows=10), stores, on_chunk=lambda p: seen.append(p.index))
+    assert seen == [0, 1]
+    assert staging_entries(stores[0].root) == [] and staging_entries(stores[1].root) == []
+    assert [s.list() for s in stores] == [[], []]

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import PARTY_NAMES
-from ..data.readers import Dataset
 from ..errors import SppError
 from ..storage.meta import Manifest, UploadMeta
 from ..storage.store import ChunkAck
 from .client import Client
 from .upload_driver import push_upload
-from .upload_prep import DEFAULT_CHUNK_BYTES, ChunkPair, SharedUpload, UploadSummary
+from .upload_prep import DEFAULT_CHUNK_BYTES, ChunkPair, RowBlocks, SharedUpload, UploadSummary
 
 
 class RemoteStore:
@@ -98,7 +97,7 @@ class PendingUpload:
 
 def upload(
     client: Client,
-    dataset: Dataset,
+    dataset: RowBlocks,
     name: str,
     *,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -106,6 +105,9 @@ def upload(
     max_attempts: int = 3,
 ) -> UploadSummary:
     """Encode, secret-share (OS CSPRNG) and push ``dataset`` to P0 and P1 as ``name``.
+
+    ``dataset`` is a ``Dataset`` in memory or a ``StreamingDataset`` (``open_dataset``), read
+    one chunk of rows at a time.
 
     The owner recorded by the servers is the client key's identity (the ``owner`` field sent
     here is only informative). Raises ``UploadFailed`` / ``UploadInDoubt``.

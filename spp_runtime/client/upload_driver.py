@@ -4,7 +4,8 @@ The servers are anything with the store's upload methods (:class:`UploadParticip
 local :class:`~spp_runtime.storage.store.ShareStore` objects in tests, remote proxies over the
 CURVE channel in the real client. Each chunk goes to P0, then P1; a chunk whose send times out
 or loses its connection is resent with the same bytes (the store ignores exact duplicates).
-Any refusal aborts the upload on both servers; the commit itself is
+Any refusal, or an error while producing a chunk (reading, checking or encoding the data),
+aborts the upload on both servers; the commit itself is
 :func:`spp_runtime.storage.coordinator.run_commit`.
 """
 
@@ -75,7 +76,10 @@ def push_upload(
                 )
             if on_chunk is not None:
                 on_chunk(pair)
-    except UploadFailed:
+            del pair, chunk  # free this chunk's shares before the next one is made
+    except Exception:
+        # a refusal, or the data could not be read or encoded mid-stream (a file that changed
+        # after it was checked): discard the staging on both servers now, not after a timeout
         _abort_quietly(uid, servers)
         raise
     result = run_commit(uid, servers, (upload.sha256(0), upload.sha256(1)), max_attempts=max_attempts)

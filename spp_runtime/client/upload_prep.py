@@ -1,8 +1,11 @@
 """The data owner's side of an upload: encode, secret-share and checksum, chunk by chunk.
 
-:class:`SharedUpload` turns a checked :class:`~spp_runtime.data.readers.Dataset` into a stream
-of :class:`ChunkPair` s: for each block of rows, P0's share and P1's share of every part
-(``x`` features, ``y`` labels), each with its sha256. Shares come from
+:class:`SharedUpload` turns a checked dataset into a stream of :class:`ChunkPair` s: for each
+block of rows, P0's share and P1's share of every part (``x`` features, ``y`` labels), each
+with its sha256. The dataset is either in memory (:class:`~spp_runtime.data.readers.Dataset`)
+or still in its files (:class:`~spp_runtime.data.readers.StreamingDataset`, from
+``open_dataset``): rows are read, encoded and shared one chunk at a time, so the owner's
+memory holds about one chunk whatever the dataset's size. Shares come from
 :func:`spp_runtime.sharing.share` (OS CSPRNG), so either one alone is uniformly random.
 While streaming it hashes each server's whole share of each part; those digests go to that
 server only in ``prepare``. A server must never see the other server's digests: with a
@@ -15,15 +18,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from ..data.readers import Dataset
+from ..data.readers import DataFormatError, check_labels
 from ..encoding import FixedPoint
 from ..sharing import share
 from ..storage.meta import SHARE_DTYPE, UploadMeta, new_upload_id
 
 DEFAULT_CHUNK_BYTES = 4 << 20  # one server's share bytes per chunk
+
+
+class RowBlocks(Protocol):
+    """A dataset read a block of rows at a time: ``Dataset`` or ``StreamingDataset``."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def row_shapes(self) -> dict[str, tuple[int, ...]]: ...
+    def blocks(self, rows: int) -> Iterator[dict[str, np.ndarray]]: ...
 
 
 @dataclass(frozen=True)
@@ -93,7 +109,7 @@ class SharedUpload:
 
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: RowBlocks,
         *,
         name: str,
         owner: str,
@@ -104,10 +120,8 @@ class SharedUpload:
     ) -> None:
         self.fxp = fxp or FixedPoint()
         self.dataset = dataset
-        self._parts = dataset.parts()
-        row_bytes = sum(
-            int(np.prod(a.shape[1:], dtype=np.int64)) * SHARE_DTYPE.itemsize for a in self._parts.values()
-        )
+        shapes = dataset.row_shapes
+        row_bytes = sum(_elements(s) * SHARE_DTYPE.itemsize for s in shapes.values())
         if chunk_rows is None:
             if chunk_bytes < 1:
                 raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
@@ -119,9 +133,9 @@ class SharedUpload:
             frac_bits=self.fxp.frac_bits,
             rows=dataset.rows,
             chunk_rows=min(chunk_rows, dataset.rows),
-            parts={p: tuple(int(s) for s in a.shape[1:]) for p, a in self._parts.items()},
+            parts={p: tuple(int(n) for n in s) for p, s in shapes.items()},
         )
-        self._hashes = [{p: hashlib.sha256() for p in self._parts} for _ in range(2)]
+        self._hashes = [{p: hashlib.sha256() for p in shapes} for _ in range(2)]
         self._started = False
         self._finished = False
 
@@ -130,13 +144,19 @@ class SharedUpload:
         if self._started:
             raise RuntimeError("SharedUpload.chunks() is a single pass; make a new SharedUpload to retry")
         self._started = True
+        blocks = self.dataset.blocks(self.meta.chunk_rows)
         for index in range(self.meta.n_chunks):
             start, rows = self.meta.chunk_rows_of(index)
+            block = next(blocks, None)
+            if block is None or set(block) != set(self.meta.parts) or any(len(v) != rows for v in block.values()):
+                raise DataFormatError(f"{self.dataset.source}: rows {start}.. are missing (the data changed?)")
+            if "y" in block:  # class numbers, or one-hot rows (see readers.check_labels)
+                check_labels(block["y"], f"{self.dataset.source} labels", row_offset=start)
             sides: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
-            for part, values in self._parts.items():
-                encoded = self.fxp.encode(values[start : start + rows], name=f"{part} rows from {start}")
-                s0, s1 = share(encoded)
+            for part, values in block.items():
+                s0, s1 = share(self.fxp.encode(values, name=f"{part} rows from {start}"))
                 sides[0][part], sides[1][part] = s0, s1
+            del block, values  # only the shares stay alive while the chunk is sent
             digests = []
             for party in (0, 1):
                 d = {}
@@ -152,6 +172,8 @@ class SharedUpload:
                 ServerChunk(index, sides[0], digests[0]),
                 ServerChunk(index, sides[1], digests[1]),
             )
+        if next(blocks, None) is not None:
+            raise DataFormatError(f"{self.dataset.source}: more than {self.meta.rows} rows (the data changed?)")
         self._finished = True
 
     def sha256(self, party: int) -> dict[str, str]:
@@ -172,3 +194,10 @@ class SharedUpload:
             bytes_per_server=self.meta.share_bytes(),
             sha256=(self.sha256(0), self.sha256(1)),
         )
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
