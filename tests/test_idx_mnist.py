@@ -115,7 +115,7 @@ def test_wide_float64_header_and_trailing_bytes(tmp_path):
 
 def test_the_cli_reports_an_absurd_header_without_a_traceback(tmp_path):
     from click.testing import CliRunner
-    from test_servers import _write_config
+    from cluster_helpers import write_config as _write_config
 
     from spp_runtime.cli.main import cli
 

@@ -16,15 +16,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from storage_helpers import fingerprint
-from test_servers import _write_config
 
 from spp_runtime.cli.main import cli
 from spp_runtime.client.upload_prep import SharedUpload
-from spp_runtime.config import load
 from spp_runtime.data.idx import write_idx
 from spp_runtime.data.readers import MAX_LABEL, open_dataset
 from spp_runtime.encoding import FixedPoint
-from spp_runtime.server import cluster as cl
 
 ROWS, COLS = 40960, 256
 DATA_MIB = ROWS * COLS * 8 / 2**20  # 80 MiB of float64 (and of shares per server)
@@ -79,14 +76,9 @@ def test_checking_and_sharing_a_big_file_holds_about_one_chunk(big_files):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    d = tmp_path_factory.mktemp("streamcluster")
-    path = _write_config(d)
-    cl.up(d / "run", path)
-    try:
-        yield load(path)
-    finally:
-        cl.down(d / "run")
+def cluster(cluster):
+    """The shared module cluster (conftest), seen as its config."""
+    return cluster[0]
 
 
 _MEASURE = (
