@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ring
 from ..engine.context import protocol
 from ..tensor import SharedTensor
 from . import dealer
@@ -61,7 +62,7 @@ def mul(x: SharedTensor, y: SharedTensor, *, truncate: bool = True) -> SharedTen
 def matmul(x: SharedTensor, y: SharedTensor, *, truncate: bool = True) -> SharedTensor:
     """Matrix product (numpy matmul semantics). 1 round; 16(|x|+|y|) + 8|z| bytes."""
     shape = _matmul_shape(x.shape, y.shape)
-    return _product(x, y, np.matmul, shape, truncate)
+    return _product(x, y, ring.matmul, shape, truncate)
 
 
 @protocol("square")
