@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from . import dealer
+from . import dealer, ring
 from .engine.context import PartyContext, protocol
 from .ring import DTYPE, as_ring
 
@@ -373,7 +373,7 @@ def mul(x: SharedTensor, y: SharedTensor, *, truncate: bool = True) -> SharedTen
 def matmul(x: SharedTensor, y: SharedTensor, *, truncate: bool = True) -> SharedTensor:
     """Matrix product (numpy matmul semantics). 1 round; 16(|x|+|y|) + 8|z| bytes."""
     shape = _matmul_shape(x.shape, y.shape)
-    return _product(x, y, np.matmul, shape, truncate)
+    return _product(x, y, ring.matmul, shape, truncate)
 
 
 @protocol("square")

@@ -261,7 +261,8 @@ def _report(records, net_doc, probe, speed, console, quiet, compare_paper, markd
     if markdown and records:
         click.echo(md(records, with_paper=compare_paper), err=json_stdout)
     if speed is not None and not quiet:
-        console.print(_speed_text(speed))
+        for s in speed:
+            console.print(_speed_text(s))
 
 
 def _net_title(net: dict) -> str:
@@ -310,10 +311,14 @@ def _paper_table(rows: list[dict]) -> Table:
 
 
 def _speed_text(s: dict) -> str:
-    verdict = "within" if s["ratio"] <= s["target_ratio"] else "ABOVE"
+    target = s["target_ratio"]
+    verdict = ""
+    if target is not None:
+        verdict = f" ({'within' if s['ratio'] <= target else 'ABOVE'} the {target:g}x target)"
     return (
         f"Secure {s['shape']} (triple dealing included): {1000 * s['secure_matmul_s']:.1f} ms; "
-        f"plain numpy uint64: {1000 * s['plain_numpy_uint64_s']:.1f} ms; ratio {s['ratio']:.2f}x "
-        f"({verdict} the {s['target_ratio']:g}x target). Whole job incl. upload/download: "
-        f"{1000 * s['secure_job_s']:.1f} ms ({s['job_ratio']:.2f}x). Max abs error {s['max_abs_err']:.1e}."
+        f"plain numpy float64: {1000 * s['plain_numpy_float64_s']:.2f} ms, ring.matmul: "
+        f"{1000 * s['plain_ring_matmul_s']:.2f} ms, numpy uint64: {1000 * s['plain_numpy_uint64_s']:.2f} ms; "
+        f"ratio to float64 {s['ratio']:.1f}x{verdict}, to uint64 {s['ratio_uint64']:.2f}x. Whole job incl. "
+        f"upload/download: {1000 * s['secure_job_s']:.1f} ms. Max abs error {s['max_abs_err']:.1e}."
     )

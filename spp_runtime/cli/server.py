@@ -22,6 +22,7 @@ from ..errors import SppError
 def server(party: int, config_path: Path, log_level: str) -> None:
     """Run party P<party>: connect to the two peers, then serve jobs until SIGTERM or Ctrl-C."""
     from ..apps import PROGRAMS
+    from ..launch.threads import limit_blas_threads
     from ..server.server import PartyServer
 
     logging.basicConfig(
@@ -36,6 +37,7 @@ def server(party: int, config_path: Path, log_level: str) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        limit_blas_threads()
         cfg = load(config_path)
         srv = PartyServer(cfg, party, programs=PROGRAMS)
     except SppError as exc:

@@ -40,6 +40,7 @@ from ..transport.zmq_common import ZmqOptions
 from ..transport.zmq_transport import PeerAddress, ZmqTransport
 from .files import free_ports, new_keys, private_dir
 from .lifecycle import Cleanup
+from .threads import limit_blas_threads
 
 T = TypeVar("T")
 
@@ -217,6 +218,7 @@ def _die_with_parent() -> None:
 def _worker(spec: _PartySpec, conn: Any) -> None:
     """One party process: connect, then run programs until told to stop."""
     _die_with_parent()
+    limit_blas_threads()
     key_dir = Path(spec.key_dir)
     peers = {
         q: PeerAddress(q, f"tcp://127.0.0.1:{spec.ports[q]}", load_public(public_path(key_dir, PARTY_NAMES[q])))
