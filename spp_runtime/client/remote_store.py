@@ -4,11 +4,16 @@
 ``push_upload`` / ``run_commit`` drive two remote stores exactly as they drive two local ones.
 :func:`upload` secret-shares and pushes a dataset; :func:`list_datasets` merges both servers'
 lists into one view (a dataset is *complete* when both list it with the same upload id).
+:func:`grant` and :func:`revoke` send the owner's grant or revocation to both primaries (each
+checks jobs against its own copy, so a job needs both), :func:`list_grants` merges their lists.
+Servers show a manifest's share digests to the dataset's owner only (``sha256`` is empty for
+everyone else).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import builtins
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,17 +67,33 @@ class RemoteStore:
     def list(self) -> list[Manifest]:
         return self.list_all()[0]
 
-    def list_all(self) -> tuple[list[Manifest], list[tuple[str, str, str]]]:
+    def list_all(self) -> tuple[builtins.list[Manifest], builtins.list[tuple[str, str, str]]]:
         """Committed datasets and uploads not yet committed ``(upload_id, name, status)``."""
         body = self._ask("datasets.list")
         pending = [(str(u), str(n), str(st)) for u, n, st in body.get("pending", [])]
-        return [Manifest.from_dict(d) for d in body.get("datasets", [])], pending
+        return [Manifest.from_dict(d, digests_required=False) for d in body.get("datasets", [])], pending
 
     def show(self, name: str, *, verify: bool = False) -> Manifest:
-        return Manifest.from_dict(self._ask("datasets.show", {"name": name, "verify": verify})["manifest"])
+        body = self._ask("datasets.show", {"name": name, "verify": verify})
+        return Manifest.from_dict(body["manifest"], digests_required=False)
 
     def delete(self, name: str) -> None:
         self._ask("datasets.delete", {"name": name})
+
+    # -- grants -------------------------------------------------------------------------------
+    def grant(self, dataset: str, grantee: str, allow: Iterable[str]) -> dict:
+        """Give ``grantee`` exactly the rights ``allow`` on ``dataset`` (owner only)."""
+        return self._ask("grants.set", {"dataset": dataset, "grantee": grantee, "allow": sorted(allow)})
+
+    def revoke(self, dataset: str, grantee: str) -> bool:
+        """Take every right on ``dataset`` from ``grantee`` (owner only); False if it had none."""
+        return bool(self._ask("grants.revoke", {"dataset": dataset, "grantee": grantee}).get("revoked"))
+
+    def grants(self, dataset: str | None = None) -> builtins.list[dict]:
+        """Grants this server holds that the client may see: on its datasets, or to it."""
+        body = self._ask("grants.list", {} if dataset is None else {"dataset": dataset})
+        rows = body.get("grants", [])
+        return [dict(r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 @dataclass(frozen=True)
@@ -144,3 +165,54 @@ def list_datasets(client: Client, pending: list[PendingUpload] | None = None) ->
             missing = PARTY_NAMES[1] if m1 is None else PARTY_NAMES[0]
             views.append(DatasetView(name, m0 or m1, False, f"incomplete on {missing}"))  # type: ignore[arg-type]
     return views
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """One grant as the two primaries hold it (a job needs it on both)."""
+
+    dataset: str
+    owner: str
+    grantee: str
+    allow: dict[str, str]  # server -> rights ("train,infer"), for the servers that hold it
+    granted: str
+
+    @property
+    def complete(self) -> bool:
+        """Both primaries hold the same rights."""
+        return len(self.allow) == 2 and len(set(self.allow.values())) == 1
+
+
+def grant(client: Client, dataset: str, grantee: str, allow: Iterable[str]) -> dict[str, object]:
+    """Send the grant to P0 and P1; ``{server: answer body or the exception}``. Idempotent:
+    a grant that reached one server only is completed by sending it again."""
+    rights = sorted(set(allow))
+    return _both(client, lambda s: s.grant(dataset, grantee, rights))
+
+
+def revoke(client: Client, dataset: str, grantee: str) -> dict[str, object]:
+    """Send the revocation to P0 and P1; ``{server: revoked (bool) or the exception}``. Jobs
+    stop as soon as either server has it (a job needs the grant on both)."""
+    return _both(client, lambda s: s.revoke(dataset, grantee))
+
+
+def list_grants(client: Client, dataset: str | None = None) -> list[GrantView]:
+    """Both servers' grants the client may see, merged per (dataset, grantee)."""
+    merged: dict[tuple[str, str], dict] = {}
+    for p in (0, 1):
+        for row in RemoteStore(client, p).grants(dataset):
+            key = (str(row.get("dataset")), str(row.get("grantee")))
+            entry = merged.setdefault(key, {"owner": str(row.get("owner")), "allow": {},
+                                            "granted": str(row.get("granted"))})
+            entry["allow"][PARTY_NAMES[p]] = str(row.get("allow"))
+    return [GrantView(d, e["owner"], g, e["allow"], e["granted"]) for (d, g), e in sorted(merged.items())]
+
+
+def _both(client: Client, fn: Callable[[RemoteStore], object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for p in (0, 1):
+        try:
+            out[PARTY_NAMES[p]] = fn(RemoteStore(client, p))
+        except (SppError, ConnectionError) as exc:
+            out[PARTY_NAMES[p]] = exc
+    return out

@@ -11,7 +11,14 @@ Outputs: ``param.<name>`` (shares for the receiver to reconstruct) and the publi
 
 ``infer`` inputs: ``x`` (stored), optionally ``y``, and ``param.<name>``; outputs the class
 scores (``scores``: softmax, or the replacement for ``relu_output`` models) and, with labels,
-the public count of correct predictions (``correct``).
+the public count of correct predictions (``correct``), summed as shares over the batches and
+opened once (a per-batch count with batch 1 would tell the servers which rows are right).
+
+Access (``Program.access``, checked by P0 and P1 before the job runs): on a dataset the
+client does not own, ``train`` needs the ``train`` grant on ``x``/``y`` plus ``release-model``
+(the trained weights leave the servers as the client's shares), and ``infer`` on the test set
+``x_test``/``y_test``; ``infer`` needs ``infer`` on ``x``/``y``. Weights fed from a stored
+dataset (``param.*``) must be the client's own.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..api.access import INFER, RELEASE_MODEL, TRAIN, Rights
 from ..engine.context import PartyContext
 from ..jobs import Inputs, JobServices, Outputs, Params, Program, Shapes, programs_table
 from ..tensor import SharedTensor
@@ -126,23 +134,35 @@ def _infer(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Ou
     batch = int(params.get("batch", 2000))
     y = secure_onehot(t["y"], model.outputs) if "y" in t else None
     parts: list[SharedTensor] = []
-    correct: int | None = 0
+    wrong: SharedTensor | None = None  # summed as shares: only the total is opened
     for i in range(0, x.shape[0], batch):
         scores, _ = model.forward(ops, weights, x[i : i + batch], keep=False)
         parts.append(model.predict(ops, scores))
         if y is not None:
-            c = ops.count_correct(parts[-1], y[i : i + batch])
-            correct = None if c is None or correct is None else correct + c
+            w = ops.count_wrong(parts[-1], y[i : i + batch])
+            wrong = w if wrong is None else wrong + w
         svc.progress(min(i + batch, x.shape[0]), x.shape[0], {})
     out: dict[str, Any] = {"scores": SharedTensor.concatenate(parts, axis=0)}
-    if y is not None:
-        out["correct"] = np.array([np.nan if correct is None else correct], dtype=np.float64)
+    if wrong is not None:
+        n_wrong = ops.open_count(wrong)
+        out["correct"] = np.array([np.nan if n_wrong is None else x.shape[0] - n_wrong], dtype=np.float64)
     return out
+
+
+def _train_access(params: Params) -> Mapping[str, Rights]:
+    fit = frozenset({TRAIN, RELEASE_MODEL})  # the trained weights go back to the client
+    return {"x": fit, "y": fit, "x_test": frozenset({INFER}), "y_test": frozenset({INFER})}
+
+
+def _infer_access(params: Params) -> Mapping[str, Rights]:
+    return {"x": frozenset({INFER}), "y": frozenset({INFER})}
 
 
 PROGRAMS: Mapping[str, Program] = programs_table(
     Program("train", _train, None, _check_train,
-            "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch"),
+            "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch",
+            access=_train_access),
     Program("infer", _infer, None, _check_infer,
-            "class scores of a model on stored x (and the correct count when y is given)"),
+            "class scores of a model on stored x (and the correct count when y is given)",
+            access=_infer_access),
 )

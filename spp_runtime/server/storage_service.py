@@ -2,8 +2,13 @@
 
 :class:`StorageService` owns the party's :class:`ShareStore` (``<data_dir>/<pN>``) and answers
 the storage requests of ``api.storage_messages.STORAGE_KINDS``. The uploader (``owner``) is the
-identity bound to the client's CURVE key by the ZAP handler, never what the client claims;
-only a dataset's owner may delete it. Between servers it settles uploads left prepared by a
+identity bound to the client's CURVE key by the ZAP handler, never what the client claims.
+Every stored object has an owner and only the owner (or a grantee, for what the grant allows)
+touches it: only the uploader continues, commits, aborts or sees a pending upload; only a
+dataset's owner deletes it, sees its share digests, re-hashes it, or grants and revokes rights
+on it (``grants.set`` / ``grants.revoke``); ``grants.list`` shows an owner the grants on its
+datasets and a grantee its own. :meth:`StorageService.authorize` is the check a job passes
+before it may read a stored dataset. Between servers it settles uploads left prepared by a
 coordinator that went away (docs/STORAGE.md, recovery rule): P1 asks P0
 ``upload.resolve`` and applies the answer; P0 aborts its own prepared uploads that nobody
 committed within ``resolve_after`` seconds.
@@ -21,11 +26,13 @@ from typing import Any
 
 from .. import PARTY_NAMES
 from ..api import storage_messages as msg
+from ..api.access import Rights, describe, parse_rights
 from ..api.envelope import BadRequest
 from ..config import ClusterConfig
 from ..errors import SppError
-from ..storage.errors import StorageError
-from ..storage.meta import UploadMeta, validate_upload_id
+from ..storage import grants as grant_rules
+from ..storage.errors import AccessDenied, StorageError
+from ..storage.meta import Manifest, UploadMeta, validate_upload_id
 from ..storage.store import ShareStore, UploadStatus
 
 log = logging.getLogger(__name__)
@@ -38,8 +45,8 @@ class NotStoring(SppError):
 
 
 def store_dir(cfg: ClusterConfig, party: int):
-    """Where party ``party`` keeps its shares: ``<data_dir>/<pN>``."""
-    return cfg.data_dir / PARTY_NAMES[party]
+    """Where party ``party`` keeps its shares (``parties.pN.data_dir``, else ``<data_dir>/<pN>``)."""
+    return cfg.store_dir(party)
 
 
 class StorageService:
@@ -49,6 +56,7 @@ class StorageService:
                  *, resolve_after: float | None = None) -> None:
         self.party = party
         self.name = PARTY_NAMES[party]
+        self.clients = frozenset(cfg.allowed_clients)
         # a client that sent no chunk for longer than its own request timeout has gone
         stale = cfg.timeouts.recv_s + cfg.timeouts.heartbeat_timeout_s
         self.store = ShareStore(store_dir(cfg, party), party, stale_after=stale)
@@ -66,9 +74,12 @@ class StorageService:
     # -- client requests -----------------------------------------------------------------------
     def handle(self, kind: str, header: dict, frames: Sequence, client: str) -> dict[str, Any]:
         """Run one storage request from ``client``; returns the answer body or raises."""
+        if kind.startswith("upload.") and kind != "upload.begin":
+            self._check_uploader(msg.text(header, "upload_id"), client, kind)
         if kind == "upload.begin":
             meta = UploadMeta.from_dict(header.get("meta"))
             meta = replace(meta, owner=client)  # the authenticated key decides the owner
+            self._check_uploader(meta.upload_id, client, kind)
             self.store.begin(meta)
             log.info("%s: upload %s of dataset %r by %s: %d rows in %d chunks", self.name,
                      meta.upload_id, meta.name, client, meta.rows, meta.n_chunks)
@@ -106,22 +117,91 @@ class StorageService:
             return {"status": self.store.status(msg.text(header, "upload_id")).value}
         if kind == "datasets.list":
             return {
-                "datasets": [m.to_dict() for m in self.store.list()],
-                "pending": [[u, n, s.value] for u, n, s in self.store.pending()],
+                "datasets": [self._visible(m, client) for m in self.store.list()],
+                "pending": [[u, n, s.value] for u, n, s in self.store.pending(owner=client)],
             }
         if kind == "datasets.show":
             name = msg.text(header, "name")
-            manifest = self.store.verify(name) if header.get("verify") else self.store.show(name)
-            return {"manifest": manifest.to_dict(), "verified": bool(header.get("verify"))}
+            verify = bool(header.get("verify"))
+            manifest = self.store.show(name)
+            if verify:
+                self._check_owner(manifest, client, "re-hash")
+                manifest = self.store.verify(name)
+            return {"manifest": self._visible(manifest, client), "verified": verify}
         if kind == "datasets.delete":
             name = msg.text(header, "name")
-            manifest = self.store.show(name)
-            if manifest.owner != client:
-                raise StorageError(f"dataset {name!r} belongs to {manifest.owner}; only its owner may delete it")
+            self._check_owner(self.store.show(name), client, "delete")
             self.store.delete(name)
             log.info("%s: deleted dataset %r for %s", self.name, name, client)
             return {"deleted": name}
+        if kind.startswith("grants."):
+            return self._grants(kind, header, client)
         raise BadRequest(f"unknown storage request {kind!r}")
+
+    def _grants(self, kind: str, header: dict, client: str) -> dict[str, Any]:
+        if kind == "grants.list":
+            name = header.get("dataset")
+            if name is not None:
+                msg.text(header, "dataset")
+            manifests = [self.store.show(name)] if name is not None else self.store.list()
+            rows = []
+            for m in manifests:
+                _, given = self.store.grants(m.name)
+                for g in given.values():
+                    if client in (m.owner, g.grantee):
+                        rows.append({"dataset": m.name, "owner": m.owner, "grantee": g.grantee,
+                                     "allow": describe(g.allow), "granted": g.granted})
+            return {"grants": rows}
+        name, grantee = msg.text(header, "dataset"), msg.text(header, "grantee")
+        grant_rules.validate_client(grantee)
+        manifest = self.store.show(name)
+        self._check_owner(manifest, client, "grant or revoke rights on")
+        if kind == "grants.set":
+            try:
+                allow = parse_rights(header.get("allow"))
+            except ValueError as exc:
+                raise BadRequest(f"grants.set: {exc}") from None
+            if grantee == client:
+                raise AccessDenied(f"dataset {name!r} is yours already; grants are for other clients")
+            if grantee not in self.clients:
+                raise AccessDenied(f"{self.name} knows no client {grantee!r} (clients.allowed: "
+                                   f"{', '.join(sorted(self.clients))})")
+            grant = self.store.set_grant(name, grantee, allow)
+            log.info("%s: %s granted %s on dataset %r to %s", self.name, client, describe(allow), name, grantee)
+            return {"dataset": name, "grantee": grantee, "allow": describe(grant.allow), "granted": grant.granted}
+        if kind == "grants.revoke":
+            revoked = self.store.revoke(name, grantee)
+            log.info("%s: %s revoked %s's rights on dataset %r (%s)", self.name, client, grantee, name,
+                     "done" if revoked else "held none")
+            return {"dataset": name, "grantee": grantee, "revoked": revoked}
+        raise BadRequest(f"unknown storage request {kind!r}")
+
+    # -- access -------------------------------------------------------------------------------
+    def authorize(self, client: str, name: str, needed: Rights | None, program: str) -> Manifest:
+        """The manifest of dataset ``name`` if ``client`` may feed it to ``program`` (which
+        needs ``needed`` on others' data; None: own data only), from this server's own grant
+        store; AccessDenied naming the dataset and the missing grant otherwise."""
+        manifest, given = self.store.grants(name)
+        grant_rules.check(kind="dataset", name=name, owner=manifest.owner, grants=given, client=client,
+                          needed=needed, program=program, party=self.name)
+        return manifest
+
+    def _check_owner(self, manifest: Manifest, client: str, action: str) -> None:
+        if manifest.owner != client:
+            raise AccessDenied(f"dataset {manifest.name!r} belongs to {manifest.owner}; only its owner "
+                               f"may {action} it")
+
+    def _check_uploader(self, upload_id: str, client: str, kind: str) -> None:
+        owner = self.store.upload_owner(upload_id)
+        if owner is not None and owner != client:
+            raise AccessDenied(f"{kind}: upload {upload_id} was begun by another client; only its "
+                               f"uploader may continue, commit, abort or query it")
+
+    @staticmethod
+    def _visible(manifest: Manifest, client: str) -> dict[str, Any]:
+        """What ``client`` may see of a manifest: everything if it owns the dataset, else all
+        but the share digests."""
+        return manifest.to_dict() if manifest.owner == client else manifest.public_dict()
 
     # -- between servers -----------------------------------------------------------------------
     def on_control(self, peer: int, body: dict) -> bool:

@@ -25,7 +25,16 @@ from typing import Any
 import numpy as np
 
 from ..api import names
-from .atomic import atomic_write_json, durable_rename, fsync_dir, fsync_file, make_dir, read_json
+from .atomic import (
+    DIR_MODE,
+    atomic_write_json,
+    durable_rename,
+    fsync_dir,
+    fsync_file,
+    make_dir,
+    private_opener,
+    read_json,
+)
 from .errors import StorageError
 from .meta import SHARE_DTYPE
 
@@ -68,13 +77,14 @@ class CheckpointStore:
                 raise CheckpointError(f"checkpoint {ckpt}: tensor name {name!r} is not a plain name")
         make_dir(cdir)
         tmp = cdir / f".new-{step}-{os.urandom(4).hex()}"
-        tmp.mkdir()
+        tmp.mkdir(mode=DIR_MODE)
         try:
             digests, shapes = {}, {}
             for name, share in shares.items():
                 a = np.ascontiguousarray(share, dtype=SHARE_DTYPE)
                 path = tmp / f"{name}.u64"
-                a.tofile(path)
+                with open(path, "wb", opener=private_opener) as fh:
+                    a.tofile(fh)
                 fsync_file(path)
                 digests[name] = hashlib.sha256(a.data.cast("B") if a.size else b"").hexdigest()
                 shapes[name] = list(a.shape)

@@ -45,3 +45,7 @@ class ChecksumMismatch(StorageError):
 
 class CorruptDataset(ChecksumMismatch):
     """A committed dataset's files fail verification (checksum, size or manifest)."""
+
+
+class AccessDenied(StorageError):
+    """The client may not do this: the object belongs to another client and no grant allows it."""
