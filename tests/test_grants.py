@@ -12,19 +12,22 @@ import time
 import numpy as np
 import pytest
 import tomli_w
+import zmq
 from click.testing import CliRunner
 
+from spp_runtime.api import messages
 from spp_runtime.cli.main import cli
 from spp_runtime.client import Client, JobFailed
 from spp_runtime.client.remote_store import RemoteStore, list_datasets, upload
 from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
 from spp_runtime.engine.remote import free_ports
-from spp_runtime.keys import generate, load_pair
+from spp_runtime.keys import generate, load_pair, load_public
 from spp_runtime.nn.model import model_from_dict
 from spp_runtime.nn.programs import PARAM
 from spp_runtime.nn.runner import Hyper
 from spp_runtime.server import cluster as cl
+from spp_runtime.sharing import share
 from spp_runtime.storage.errors import AccessDenied
 from spp_runtime.storage.meta import UploadMeta, new_upload_id
 
@@ -335,3 +338,34 @@ def test_stores_are_private_to_the_server_user(cluster, owner):
             assert mode == (0o700 if kind == "dir" else 0o600), f"{path}: {oct(mode)}"
     assert seen["file"] > 10 and seen["dir"] > 6
     assert (roots[0] / "datasets" / "owner-data" / "grants.json").exists()
+
+
+def test_a_job_is_bound_to_the_client_that_sent_it_to_p0(cluster):
+    """The analyst sends p1 and p2 a job under the id of the owner's job at p0: p1 and p2 see
+    that p0 announced it for another client and refuse; nothing runs."""
+    cfg = cluster[0]
+    ring = cfg.fxp.encode(np.ones(4))
+    s0, s1 = share(ring)
+    frames = [messages.encode_job("same-id-1", "mul", {}, cfg.frac_bits, {"x": (4,), "y": (4,)}, shares)
+              for shares in ({"x": s0, "y": s0}, {"x": s1, "y": s1}, None)]
+    socks = []
+    for party, who in ((1, "analyst"), (2, "analyst"), (0, "owner")):
+        kp = _key(cfg, who)
+        s = zmq.Context.instance().socket(zmq.DEALER)
+        s.curve_publickey, s.curve_secretkey = kp.public, kp.secret
+        s.curve_serverkey = load_public(cfg.parties[party].public_key)
+        s.linger, s.rcvtimeo = 0, 10_000
+        s.connect(cfg.parties[party].connect_url)
+        socks.append((party, s))
+    try:
+        time.sleep(0.3)
+        for party, s in socks:
+            s.send_multipart(frames[party])
+        replies = {party: messages.decode_reply(s.recv_multipart(), server=f"p{party}", max_bytes=1 << 30)
+                   for party, s in socks}
+    finally:
+        for _, s in socks:
+            s.close()
+    assert all(not r.ok for r in replies.values()), replies
+    for party in (1, 2):
+        assert f"p{party} received it from another client than p0 did" in replies[party].error
