@@ -255,17 +255,22 @@ def test_pending_uploads_are_seen_and_touched_by_their_uploader_only(cluster, ow
             _, theirs = RemoteStore(analyst, p).list_all()
             _, mine = RemoteStore(owner, p).list_all()
             assert uid not in [u for u, _, _ in theirs] and uid in [u for u, _, _ in mine]
-            store = RemoteStore(analyst, p)
-            for attempt in (lambda: store.abort(uid), lambda: store.abort_unless_committed(uid),
-                            lambda: store.prepare(uid, {"x": "0" * 64}), lambda: store.commit(uid),
-                            lambda: store.begin(meta),
-                            lambda: store.write_chunk(uid, 0, {"x": np.zeros((4, 2), np.uint64)}, {"x": "0" * 64}),
-                            lambda: analyst.request(p, "upload.status", {"upload_id": uid})):
+            digest = {"x": "0" * 64}
+            attempts = [  # every upload request naming the owner's upload id
+                ("upload.abort", {"upload_id": uid}, None),
+                ("upload.abort", {"upload_id": uid, "unless_committed": True}, None),
+                ("upload.prepare", {"upload_id": uid, "sha256": digest}, None),
+                ("upload.commit", {"upload_id": uid}, None),
+                ("upload.status", {"upload_id": uid}, None),
+                ("upload.begin", {"meta": meta.to_dict()}, None),
+                ("upload.chunk", {"upload_id": uid, "index": 0, "sha256": digest}, {"x": np.zeros((4, 2), np.uint64)}),
+            ]
+            for kind, fields, arrays in attempts:
                 t0 = time.perf_counter()
                 with pytest.raises(AccessDenied, match=f"upload {uid} was begun by another client"):
-                    attempt()
+                    analyst.request(p, kind, fields, arrays)
                 assert time.perf_counter() - t0 < FAST_S
-            assert RemoteStore(owner, p).client.request(p, "upload.status", {"upload_id": uid})["status"] == "receiving"
+            assert owner.request(p, "upload.status", {"upload_id": uid})["status"] == "receiving"
     finally:
         for p in (0, 1):
             assert RemoteStore(owner, p).abort(uid)
