@@ -9,6 +9,9 @@ in a job only with a grant from the owner naming the rights the job needs:
 * ``release-model``: a model trained on it may leave the servers in plaintext
   (``train --out model.npz``).
 
+A model stored on the servers (``train --save-as``) belongs to its trainer, who may grant
+``predict`` on it (``MODEL_RIGHTS``).
+
 Programs that return values computed directly from their inputs (``mul``, ``matmul``,
 ``dense_scores``, ``column_sums``, ``demo``, ``bench``) declare no rights: they run only on the
 client's own datasets. The vocabulary travels in grant requests (``grants.set``) and is
@@ -22,27 +25,30 @@ from collections.abc import Iterable
 TRAIN = "train"
 INFER = "infer"
 RELEASE_MODEL = "release-model"
-RIGHTS: tuple[str, ...] = (TRAIN, INFER, RELEASE_MODEL)
+PREDICT = "predict"
+DATASET_RIGHTS: tuple[str, ...] = (TRAIN, INFER, RELEASE_MODEL)
+MODEL_RIGHTS: tuple[str, ...] = (PREDICT,)
+RIGHTS: tuple[str, ...] = DATASET_RIGHTS + MODEL_RIGHTS
 
 Rights = frozenset[str]
 
 
-def parse_rights(value: object) -> Rights:
-    """The rights of a grant request: a non-empty list of known right names (or the text
+def parse_rights(value: object, allowed: tuple[str, ...] = DATASET_RIGHTS) -> Rights:
+    """The rights of a grant request: a non-empty list of names from ``allowed`` (or the text
     ``"train,infer"``); ValueError naming the unknown ones."""
     if isinstance(value, str):
         items: Iterable[object] = [v.strip() for v in value.split(",") if v.strip()]
     elif isinstance(value, (list, tuple, frozenset, set)):
         items = value
     else:
-        raise ValueError(f"rights must be a list of {', '.join(RIGHTS)}")  # noqa: TRY004 - one error type for callers
+        raise ValueError(f"rights must be a list of {', '.join(allowed)}")  # noqa: TRY004 - one error type for callers
     out = set()
     for item in items:
-        if not isinstance(item, str) or item not in RIGHTS:
-            raise ValueError(f"unknown right {str(item)[:40]!r}; rights are {', '.join(RIGHTS)}")
+        if not isinstance(item, str) or item not in allowed:
+            raise ValueError(f"unknown right {str(item)[:40]!r}; rights are {', '.join(allowed)}")
         out.add(item)
     if not out:
-        raise ValueError(f"a grant needs at least one right of {', '.join(RIGHTS)}")
+        raise ValueError(f"a grant needs at least one right of {', '.join(allowed)}")
     return frozenset(out)
 
 

@@ -11,6 +11,7 @@ from . import datasets as datasets_cmd
 from . import demo as demo_cmd
 from . import grants as grants_cmd
 from . import keys as keys_cmd
+from . import model_store as models_cmd
 from . import server as server_cmd
 from . import status as status_cmd
 from . import study as study_cmd
@@ -32,6 +33,7 @@ cli.add_command(demo_cmd.demo)
 cli.add_command(grants_cmd.grant)
 cli.add_command(grants_cmd.grants)
 cli.add_command(keys_cmd.keys)
+cli.add_command(models_cmd.models)
 cli.add_command(grants_cmd.revoke)
 cli.add_command(server_cmd.server)
 cli.add_command(status_cmd.status)

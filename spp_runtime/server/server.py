@@ -19,6 +19,7 @@ Logs carry job ids, program names, shapes, byte counts and timings, never shares
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from ..jobs import Program
 from ..keys import load_pair, load_public
 from ..storage.checkpoints import CheckpointStore
 from ..storage.errors import AccessDenied
+from ..storage.models import Source
 from ..tensor import SharedTensor
 from ..transport import wire
 from ..transport.zmq_common import ZmqOptions
@@ -224,6 +226,14 @@ class PartyServer:
             )
         if job.checkpoint is not None and self.party != 2 and self.storage is None:
             raise JobRejected(f"job {job.job}: {self.name} has no store for checkpoints")
+        if job.save_as is not None:
+            if not self.programs[job.program].stores_model:
+                raise JobRejected(f"job {job.job}: program {job.program!r} does not store models (save_as)")
+            if self.storage is not None:
+                try:
+                    self.storage.models.check_free(job.save_as)
+                except SppError as exc:
+                    raise JobRejected(f"job {job.job}: {exc}") from None
         if job.datasets and stored is None:
             if self.party == 2:
                 return {}
@@ -250,7 +260,8 @@ class PartyServer:
         if self.storage is None:
             raise JobRejected(f"job {job.job}: {self.name} has no share store")
         try:
-            needed = self.programs[job.program].required_rights(job.params, name)
+            needed = self.programs[job.program].required_rights(job.params, name,
+                                                                 keeps_model=job.save_as is not None)
         except ValueError as exc:
             raise JobRejected(f"job {job.job}: {exc}") from None
         try:
@@ -373,15 +384,26 @@ class PartyServer:
             else:
                 log.warning("%s: lost a peer: %s", self.name, self.transport.peer_status())
 
-    def _services(self, ctx: PartyContext, job: messages.JobRequest, route: bytes, client: str) -> ServerServices:
-        ckpts = None
+    def _services(self, ctx: PartyContext, job: messages.JobRequest, route: bytes, client: str,
+                  stored: dict) -> ServerServices:
+        ckpts, sources = None, []
         if job.checkpoint is not None and self.storage is not None:
             if client not in self._checkpoints:  # each client's own namespace of checkpoint ids
                 self._checkpoints[client] = CheckpointStore(self.storage.store.root / "checkpoints" / client)
             ckpts = self._checkpoints[client]
+        if self.storage is not None:
+            for name, ref in sorted(job.datasets.items()):
+                dataset, part = ref.split(":")
+                m = self.storage.store.show(dataset)
+                sources.append(Source(name, dataset, part, m.owner, m.upload_id))
+        # checkpoints resume only into a job of the same program over the same uploads
+        binding = hashlib.sha256(json.dumps(
+            [job.program, sorted((k, ref, stored[k][1]) for k, ref in job.datasets.items())]).encode()).hexdigest()[:32]
         reporter = _reporter(self.transport, route, job.job, self.name) if self.party == 0 else None
         return ServerServices(ctx, job=job.job, reporter=reporter, checkpoints=ckpts,
-                              checkpoint_id=job.checkpoint)
+                              checkpoint_id=job.checkpoint, binding=binding, save_as=job.save_as,
+                              models=self.storage.models if self.storage is not None else None,
+                              client=client, sources=tuple(sources))
 
     # -- running one job -------------------------------------------------------------------------
     def _run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str) -> None:
@@ -398,7 +420,7 @@ class PartyServer:
                 if self.storage is not None:
                     share = self.storage.store.load(*ref.split(":"))  # read-only memmap
                 inputs[name] = SharedTensor.like(ctx, share, tuple(stored[name][0]))
-            return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route, client)))
+            return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route, client, stored)))
 
         self._current_job = job.job
         try:

@@ -21,23 +21,41 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import PARTY_NAMES
 from ..api import storage_messages as msg
-from ..api.access import Rights, describe, parse_rights
+from ..api.access import (
+    DATASET_RIGHTS,
+    INFER,
+    MODEL_RIGHTS,
+    PREDICT,
+    Rights,
+    describe,
+    parse_rights,
+)
 from ..api.envelope import BadRequest
 from ..config import ClusterConfig
 from ..errors import SppError
 from ..storage import grants as grant_rules
 from ..storage.errors import AccessDenied, StorageError
 from ..storage.meta import Manifest, UploadMeta, validate_upload_id
+from ..storage.models import ModelManifest, ModelStore
 from ..storage.store import ShareStore, UploadStatus
 
 log = logging.getLogger(__name__)
 
 SendControl = Callable[[int, dict], None]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The object a grant request is about."""
+
+    kind: str  # "dataset" or "model"
+    name: str
+    owner: str
 
 
 class NotStoring(SppError):
@@ -60,6 +78,7 @@ class StorageService:
         # a client that sent no chunk for longer than its own request timeout has gone
         stale = cfg.timeouts.recv_s + cfg.timeouts.heartbeat_timeout_s
         self.store = ShareStore(store_dir(cfg, party), party, stale_after=stale)
+        self.models = ModelStore(self.store.root / "models", party, self.store.root / "trash")
         self._send_control = send_control
         self.resolve_after = cfg.timeouts.recv_s if resolve_after is None else resolve_after
         self._prepared_since: dict[str, float] = {}
@@ -136,45 +155,80 @@ class StorageService:
             return {"deleted": name}
         if kind.startswith("grants."):
             return self._grants(kind, header, client)
+        if kind == "models.list":
+            return {"models": [m.public_dict() for m in self.models.list()]}
+        if kind == "models.show":
+            return {"model": self.models.show(msg.text(header, "name")).public_dict()}
+        if kind == "models.delete":
+            name = msg.text(header, "name")
+            m = self.models.show(name)
+            if m.owner != client:
+                raise AccessDenied(f"model {name!r} belongs to {m.owner}; only its owner may delete it")
+            self.models.delete(name)
+            log.info("%s: deleted model %r for %s", self.name, name, client)
+            return {"deleted": name}
         raise BadRequest(f"unknown storage request {kind!r}")
 
     def _grants(self, kind: str, header: dict, client: str) -> dict[str, Any]:
+        """``grants.*`` on a dataset (``dataset`` field) or a stored model (``model``)."""
         if kind == "grants.list":
-            name = header.get("dataset")
-            if name is not None:
-                msg.text(header, "dataset")
-            manifests = [self.store.show(name)] if name is not None else self.store.list()
-            rows = []
-            for m in manifests:
-                _, given = self.store.grants(m.name)
-                for g in given.values():
-                    if client in (m.owner, g.grantee):
-                        rows.append({"dataset": m.name, "owner": m.owner, "grantee": g.grantee,
-                                     "allow": describe(g.allow), "granted": g.granted})
-            return {"grants": rows}
-        name, grantee = msg.text(header, "dataset"), msg.text(header, "grantee")
+            return {"grants": self._list_grants(header, client)}
+        target = self._target(header)
+        kind_name, name = target.kind, target.name
+        grantee = msg.text(header, "grantee")
         grant_rules.validate_client(grantee)
-        manifest = self.store.show(name)
-        self._check_owner(manifest, client, "grant or revoke rights on")
+        if target.owner != client:
+            raise AccessDenied(f"{kind_name} {name!r} belongs to {target.owner}; only its owner may grant "
+                               f"or revoke rights on it")
         if kind == "grants.set":
             try:
-                allow = parse_rights(header.get("allow"))
+                allow = parse_rights(header.get("allow"), DATASET_RIGHTS if kind_name == "dataset" else MODEL_RIGHTS)
             except ValueError as exc:
-                raise BadRequest(f"grants.set: {exc}") from None
+                raise BadRequest(f"grants.set on {kind_name} {name!r}: {exc}") from None
             if grantee == client:
-                raise AccessDenied(f"dataset {name!r} is yours already; grants are for other clients")
+                raise AccessDenied(f"{kind_name} {name!r} is yours already; grants are for other clients")
             if grantee not in self.clients:
                 raise AccessDenied(f"{self.name} knows no client {grantee!r} (clients.allowed: "
                                    f"{', '.join(sorted(self.clients))})")
-            grant = self.store.set_grant(name, grantee, allow)
-            log.info("%s: %s granted %s on dataset %r to %s", self.name, client, describe(allow), name, grantee)
-            return {"dataset": name, "grantee": grantee, "allow": describe(grant.allow), "granted": grant.granted}
+            store = self.store if kind_name == "dataset" else self.models
+            grant = store.set_grant(name, grantee, allow)
+            log.info("%s: %s granted %s on %s %r to %s", self.name, client, describe(allow), kind_name, name, grantee)
+            return {kind_name: name, "grantee": grantee, "allow": describe(grant.allow), "granted": grant.granted}
         if kind == "grants.revoke":
-            revoked = self.store.revoke(name, grantee)
-            log.info("%s: %s revoked %s's rights on dataset %r (%s)", self.name, client, grantee, name,
+            store = self.store if kind_name == "dataset" else self.models
+            revoked = store.revoke(name, grantee)
+            log.info("%s: %s revoked %s's rights on %s %r (%s)", self.name, client, grantee, kind_name, name,
                      "done" if revoked else "held none")
-            return {"dataset": name, "grantee": grantee, "revoked": revoked}
+            return {kind_name: name, "grantee": grantee, "revoked": revoked}
         raise BadRequest(f"unknown storage request {kind!r}")
+
+    def _target(self, header: dict) -> _Target:
+        """The dataset or model a grant request names (exactly one of the two)."""
+        if ("dataset" in header) == ("model" in header):
+            raise BadRequest("a grant request names either a dataset or a model")
+        if "dataset" in header:
+            m = self.store.show(msg.text(header, "dataset"))
+            return _Target("dataset", m.name, m.owner)
+        mm = self.models.show(msg.text(header, "model"))
+        return _Target("model", mm.name, mm.owner)
+
+    def _list_grants(self, header: dict, client: str) -> list[dict[str, str]]:
+        """Grants on the client's datasets and models, and grants to the client."""
+        rows = []
+        objects: list[tuple[str, str, str, dict[str, grant_rules.Grant]]] = []
+        want_ds, want_model = header.get("dataset"), header.get("model")
+        if want_model is None:
+            for m in [self.store.show(msg.text(header, "dataset"))] if want_ds is not None else self.store.list():
+                objects.append(("dataset", m.name, m.owner, self.store.grants(m.name)[1]))
+        if want_ds is None:
+            for mm in [self.models.show(msg.text(header, "model"))] if want_model is not None else self.models.list():
+                objects.append(("model", mm.name, mm.owner, self.models.grants(mm.name)[1]))
+        for kind_name, name, owner, given in objects:
+            for g in given.values():
+                if client in (owner, g.grantee):
+                    rows.append({"kind": kind_name, "name": name, "owner": owner, "grantee": g.grantee,
+                                 "allow": describe(g.allow), "granted": g.granted})
+        return rows
 
     # -- access -------------------------------------------------------------------------------
     def authorize(self, client: str, name: str, needed: Rights | None, program: str) -> Manifest:
@@ -184,6 +238,29 @@ class StorageService:
         manifest, given = self.store.grants(name)
         grant_rules.check(kind="dataset", name=name, owner=manifest.owner, grants=given, client=client,
                           needed=needed, program=program, party=self.name)
+        return manifest
+
+    def authorize_model(self, client: str, name: str) -> ModelManifest:
+        """The manifest of stored model ``name`` if ``client`` may query it (``predict``), from
+        this server's own stores; AccessDenied naming what is missing otherwise.
+
+        The model's owner grants ``predict``; and a model trained on other owners' data carries
+        their grants too: every owner of a dataset it was trained on (other than ``client``)
+        must currently grant ``client`` the ``infer`` right on that same upload, or else a
+        trainer could read back through queries the weights it may not release."""
+        manifest, given = self.models.grants(name)
+        grant_rules.check(kind="model", name=name, owner=manifest.owner, grants=given, client=client,
+                          needed=frozenset({PREDICT}), program="predict", party=self.name)
+        for src in manifest.sources:
+            try:
+                ds, ds_grants = self.store.grants(src.dataset)
+            except StorageError:
+                raise AccessDenied(f"model {name!r} was trained on dataset {src.dataset!r}, which {self.name} "
+                                   f"no longer holds") from None
+            if ds.upload_id != src.upload_id:
+                raise AccessDenied(f"model {name!r} was trained on an earlier upload of dataset {src.dataset!r}")
+            grant_rules.check(kind="dataset", name=src.dataset, owner=ds.owner, grants=ds_grants, client=client,
+                              needed=frozenset({INFER}), program="predict", party=self.name)
         return manifest
 
     def _check_owner(self, manifest: Manifest, client: str, action: str) -> None:

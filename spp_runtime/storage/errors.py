@@ -49,3 +49,11 @@ class CorruptDataset(ChecksumMismatch):
 
 class AccessDenied(StorageError):
     """The client may not do this: the object belongs to another client and no grant allows it."""
+
+
+class ModelNotFound(DatasetNotFound):
+    """No stored model has this name."""
+
+
+class ModelExists(DatasetExists):
+    """A stored model already uses this name."""

@@ -1,17 +1,19 @@
 """Grants: which other clients may use a stored object, and for what.
 
-A dataset belongs to its owner (the client key that uploaded it). The owner's grants live in
-``grants.json`` beside the manifest (``datasets/<name>/grants.json``), written atomically
+A dataset belongs to its owner (the client key that uploaded it), a stored model to the
+client that trained it. The owner's grants live in ``grants.json`` beside the manifest
+(``datasets/<name>/grants.json``, ``models/<name>/grants.json``), written atomically
 (temporary file, fsync, rename), so a grant or a revocation is either fully on disk or not
-at all, survives restarts, and vanishes with the dataset when it is deleted (the directory
+at all, survives restarts, and vanishes with the object when it is deleted (the directory
 is renamed away in one step)::
 
-    {"format_version": 1, "object": "<name>", "upload_id": "<id of the upload it applies to>",
+    {"format_version": 1, "object": "<name>", "object_id": "<upload id or model id>",
      "grants": {"<grantee>": {"allow": ["infer", "train"], "granted": "<UTC time>"}}}
 
-``upload_id`` binds the file to one upload: a file that names another upload (a dataset
-deleted and uploaded again under the same name) grants nothing. A file that cannot be read
-grants nothing either (fail closed); the owner rewrites it with the next grant.
+``object_id`` binds the file to one upload (one training job for a model): a file that
+names another (a dataset deleted and uploaded again under the same name) grants nothing. A
+file that cannot be read grants nothing either (fail closed); the owner rewrites it with
+the next grant.
 
 :func:`check` is the one access rule: the owner may do anything; anyone else needs every
 right the program asks for, and programs that ask for none run on the owner's data only.
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..api.access import RIGHTS, Rights, describe, parse_rights
+from ..api.access import DATASET_RIGHTS, RIGHTS, Rights, describe, parse_rights
 from ..errors import ConfigError
 from ..keys import check_name
 from .atomic import atomic_write_json, read_json
@@ -57,29 +59,29 @@ def validate_client(name: object) -> str:
         raise AccessDenied(f"invalid client name {str(name)[:80]!r}: use the key name of a configured client") from None
 
 
-def read(directory: Path, upload_id: str) -> dict[str, Grant]:
-    """The grants stored in ``directory`` for the upload ``upload_id`` (empty if there are
-    none, if the file is unreadable, or if it belongs to another upload)."""
+def read(directory: Path, object_id: str, *, rights: tuple[str, ...] = DATASET_RIGHTS) -> dict[str, Grant]:
+    """The grants stored in ``directory`` for the object version ``object_id`` (empty if
+    there are none, if the file is unreadable, or if it belongs to another version)."""
     path = directory / GRANTS_FILE
     if not path.exists():
         return {}
     try:
         raw = read_json(path)
-        if raw.get("format_version") != FORMAT_VERSION or raw.get("upload_id") != upload_id:
+        if raw.get("format_version") != FORMAT_VERSION or raw.get("object_id") != object_id:
             return {}
         out = {}
         for grantee, g in raw["grants"].items():
-            allow = parse_rights(g["allow"])
+            allow = parse_rights(g["allow"], rights)
             out[validate_client(grantee)] = Grant(grantee, allow, str(g["granted"])[:64])
         return out
     except (OSError, ValueError, KeyError, TypeError, AttributeError, AccessDenied):
         return {}  # fail closed: an unreadable file grants nothing
 
 
-def write(directory: Path, name: str, upload_id: str, grants: Mapping[str, Grant]) -> None:
+def write(directory: Path, name: str, object_id: str, grants: Mapping[str, Grant]) -> None:
     """Replace the grants of ``name`` atomically and durably."""
     atomic_write_json(directory / GRANTS_FILE, {
-        "format_version": FORMAT_VERSION, "object": name, "upload_id": upload_id,
+        "format_version": FORMAT_VERSION, "object": name, "object_id": object_id,
         "grants": {g: grants[g].to_dict() for g in sorted(grants)},
     })
 
