@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from spp_runtime.api import messages
 from spp_runtime.cli.main import cli
 from spp_runtime.client import Client, JobFailed
-from spp_runtime.client.remote_store import RemoteStore, list_datasets, upload
+from spp_runtime.client.remote_store import RemoteStore, list_datasets, list_models, upload
 from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
 from spp_runtime.engine.remote import free_ports
@@ -374,3 +374,108 @@ def test_a_job_is_bound_to_the_client_that_sent_it_to_p0(cluster):
     assert all(not r.ok for r in replies.values()), replies
     for party in (1, 2):
         assert f"p{party} received it from another client than p0 did" in replies[party].error
+
+
+# -- models kept on the servers --------------------------------------------------------------------
+TRAIN_DS = {"x": "owner-data:x", "y": "owner-data:y"}
+
+
+def _train_job(epochs=1):
+    hyper = Hyper.of(TINY, epochs=epochs, batch_size=8, lr=0.1, momentum=0.0, seed=2)
+    init = {f"{PARAM}{k}": v for k, v in TINY.init_params(hyper.seed).items()}
+    return init, {"model": TINY.to_dict(), "hyper": hyper.kwargs(), "report_accuracy": False}
+
+
+def _model_on_disk(cfg, name):
+    """Reconstruct a stored model from both servers' files (test-only, read directly)."""
+    out = {}
+    for t in TINY.init_params(0):
+        s = [np.fromfile(cfg.store_dir(p) / "models" / name / f"{t}.u64", dtype="<u8") for p in (0, 1)]
+        out[t] = cfg.fxp.decode(s[0] + s[1]).reshape(TINY.init_params(0)[t].shape)
+    return out
+
+
+def test_a_model_trained_with_the_train_grant_stays_on_the_servers(cluster, owner, analyst):
+    cfg = cluster[0]
+    init, params = _train_job()
+    err = _refused(analyst, "train", init, params, datasets=TRAIN_DS, save_as="analyst-model")
+    assert "lacks the train grant on p0" in err.errors["p0"], err.errors
+    for p in (0, 1):
+        _grant_on(owner, p, ["train"])
+    try:
+        res = analyst.run("train", init, params, datasets=TRAIN_DS, save_as="analyst-model", timeout=60)
+        assert not [k for k in res.outputs if k.startswith(PARAM)]  # no weights came back
+        assert [s.name for s in res.top("model.save")] == ["model.save"]
+        # the weights may not leave the servers without release-model: --out is refused
+        err = _refused(analyst, "train", init, params, datasets=TRAIN_DS)
+        assert "lacks the release-model grant on p0 (it holds train)" in err.errors["p0"], err.errors
+        # the same name again is refused before anything runs
+        err = _refused(analyst, "train", init, params, datasets=TRAIN_DS, save_as="analyst-model")
+        assert "a model named 'analyst-model' already exists" in err.errors["p0"]
+    finally:
+        for p in (0, 1):
+            _revoke_on(owner, p)
+
+    # it is the same model the owner trains and takes home (same data, seed and settings)
+    released = owner.run("train", init, params, datasets=TRAIN_DS, timeout=60).outputs
+    stored = _model_on_disk(cfg, "analyst-model")
+    for k, v in stored.items():
+        np.testing.assert_allclose(v, released[f"{PARAM}{k}"], atol=5e-3)
+
+    for who in (owner, analyst):  # everyone sees it exists, whose it is and what it came from
+        views = {v.name: v for v in list_models(who)}
+        m = views["analyst-model"].manifest
+        assert views["analyst-model"].complete and m.owner == "analyst" and m.sha256 == {}
+        assert {(s.input, s.dataset, s.owner) for s in m.sources} == {("x", "owner-data", "owner"),
+                                                                       ("y", "owner-data", "owner")}
+        assert m.config["name"] == "tiny" and m.tensors == {k: v.shape for k, v in TINY.init_params(0).items()}
+    for p in (0, 1):
+        with pytest.raises(AccessDenied, match="only its owner may delete it"):
+            RemoteStore(owner, p).delete_model("analyst-model")
+    r = _spp("models", "show", "analyst-model", "--config", cfg.source, "--key", "owner")
+    assert r.exit_code == 0 and "trained on owner-data:x (x) of owner" in r.output, r.output
+
+
+def test_model_grants_and_the_model_commands(cluster, analyst):
+    cfg = cluster[0]
+    conf = ["--config", cfg.source]
+    r = _spp("grant", "--model", "analyst-model", "--to", "owner", "--allow", "predict", *conf, "--key", "owner")
+    assert r.exit_code == 1 and "only its owner may grant or revoke rights on it" in r.output
+    r = _spp("grant", "--model", "analyst-model", "--to", "owner", "--allow", "infer", *conf, "--key", "analyst")
+    assert r.exit_code == 2 and "a model takes the rights predict" in r.output
+    r = _spp("grant", "--model", "analyst-model", "--to", "owner", "--allow", "predict", *conf, "--key", "analyst")
+    assert r.exit_code == 0 and "Granted predict on model analyst-model to owner on p0, p1." in r.output, r.output
+    r = _spp("grants", "--model", "analyst-model", *conf, "--key", "owner")
+    assert r.exit_code == 0 and "predict" in r.output and "analyst-model" in r.output
+    r = _spp("models", "list", *conf, "--key", "owner")
+    assert r.exit_code == 0 and "analyst-model" in r.output and "complete" in r.output
+    r = _spp("models", "delete", "analyst-model", *conf, "--key", "owner")
+    assert r.exit_code == 1 and "only its owner may delete it" in r.output
+    r = _spp("models", "delete", "analyst-model", *conf, "--key", "analyst")
+    assert r.exit_code == 0 and "Deleted model analyst-model from p0, p1." in r.output
+    assert not (cfg.store_dir(0) / "models" / "analyst-model").exists()
+    r = _spp("models", "show", "analyst-model", *conf, "--key", "analyst")
+    assert r.exit_code == 1 and "no model 'analyst-model'" in r.output
+
+
+def test_a_checkpoint_does_not_carry_weights_into_a_job_with_other_rights(cluster, owner, analyst):
+    """Weights trained under a train grant, checkpointed, must not come back through a job
+    that returns them: neither on the owner's data (release-model missing) nor by resuming
+    the checkpoint in a job over the analyst's own data."""
+    rng = np.random.default_rng(3)
+    upload(analyst, Dataset(rng.normal(0, 1, (8, COLS)), rng.integers(0, CLASSES, 8).astype(float), "mem"),
+           "analyst-rows")
+    init, params = _train_job(epochs=1)
+    for p in (0, 1):
+        _grant_on(owner, p, ["train"])
+    try:
+        analyst.run("train", init, params, datasets=TRAIN_DS, save_as="laundry", checkpoint="c1", timeout=60)
+        _refused(analyst, "train", init, params, datasets=TRAIN_DS, checkpoint="c1")
+        own = {"x": "analyst-rows:x", "y": "analyst-rows:y"}
+        res = analyst.run("train", init, params, datasets=own, checkpoint="c1", timeout=60)
+        assert int(res.outputs["start_epoch"][0]) == 0  # started afresh: nothing resumed
+    finally:
+        for p in (0, 1):
+            _revoke_on(owner, p)
+        analyst.request(0, "models.delete", {"name": "laundry"})
+        analyst.request(1, "models.delete", {"name": "laundry"})

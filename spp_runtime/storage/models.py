@@ -124,7 +124,7 @@ class ModelManifest:
                 raise InvalidMetadata(f"a model has 1-{MAX_TENSORS} tensors")
             shapes = {}
             for k, v in tensors.items():
-                if not names.is_name(k) or not isinstance(v, list) or not all(
+                if not names.is_tensor_name(k) or not isinstance(v, list) or not all(
                         isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in v):
                     raise InvalidMetadata(f"bad tensor entry {str(k)[:40]!r}")
                 shapes[k] = tuple(v)
@@ -169,8 +169,8 @@ class ModelStore:
              config: Mapping[str, Any], sources: Sequence[Source], info: Mapping[str, Any] | None = None) -> ModelManifest:
         """Store this server's shares of a model as ``name`` (atomic; ModelExists if taken)."""
         validate_name(name)
-        if not shares or len(shares) > MAX_TENSORS or not all(names.is_name(k) for k in shares):
-            raise InvalidMetadata(f"model {name!r}: 1-{MAX_TENSORS} tensors with plain names")
+        if not shares or len(shares) > MAX_TENSORS or not all(names.is_tensor_name(k) for k in shares):
+            raise InvalidMetadata(f"model {name!r}: needs 1-{MAX_TENSORS} tensors named by letters, digits and ._-")
         with self._lock:
             self.check_free(name)
             tmp = self.root / f".new-{name}-{os.urandom(4).hex()}"
