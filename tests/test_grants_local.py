@@ -3,17 +3,20 @@ on (``authorize_model``, the check a prediction program runs), grant files fail 
 programs declare their rights (the network behaviour is in ``test_grants.py``)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from storage_helpers import make_upload, upload_one
 
 from spp_runtime.apps import PROGRAMS
-from spp_runtime.config import parse
+from spp_runtime.config import load, load_default, parse
+from spp_runtime.errors import ConfigError
 from spp_runtime.server.storage_service import StorageService
 from spp_runtime.storage import grants as grant_files
 from spp_runtime.storage.errors import AccessDenied
 from spp_runtime.storage.models import Source
+from spp_runtime.storage.store import ShareStore
 
 CONFIG = """
 [clients]
@@ -107,3 +110,18 @@ def test_programs_declare_the_rights_they_need_per_stored_input():
     assert train.required_rights({}, "param.0.W") is None
     assert infer.required_rights({}, "y") == {"infer"}
     assert train.stores_model and not infer.stores_model
+
+
+def test_each_primary_has_its_own_private_data_directory(tmp_path):
+    for cfg in (load(Path(__file__).parent.parent / "configs" / "loopback.toml"), load_default(tmp_path)):
+        assert cfg.store_dir(0) != cfg.store_dir(1) and cfg.parties[0].data_dir is not None
+    same = CONFIG.replace('port = 1\n', 'port = 1\ndata_dir = "d"\n').replace('port = 2\n', 'port = 2\ndata_dir = "d"\n')
+    with pytest.raises(ConfigError, match="p0 and p1 need separate data directories"):
+        parse(same, source="test", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="p2 .* stores no data"):
+        parse(CONFIG.replace('port = 3\n', 'port = 3\ndata_dir = "x"\n'), source="test", base_dir=tmp_path)
+    # a store written with looser modes by an older version is closed to other users at open
+    old = tmp_path / "old"
+    old.mkdir(mode=0o755)
+    ShareStore(old, 0)
+    assert old.stat().st_mode & 0o777 == 0o700
