@@ -80,6 +80,8 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
     import dataclasses
 
     console = make_console()
+    if (out_path is None) == (save_as is None):
+        raise click.UsageError("give --out FILE (the model comes back) or --save-as NAME (it stays on the servers)")
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
         model = resolve_model(model_spec)
@@ -90,8 +92,6 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
         raise click.ClickException(str(exc)) from None
     if report_accuracy and not test_dataset:
         raise click.ClickException("--report-accuracy needs --test-dataset NAME")
-    if (out_path is None) == (save_as is None):
-        raise click.UsageError("give --out FILE (the model comes back) or --save-as NAME (it stays on the servers)")
     target = str(out_path.resolve()) if out_path is not None else f"model:{save_as}"
     ckpt = checkpoint or _checkpoint_id(target, model, dataset, hyper)
     datasets = {"x": f"{dataset}:x", "y": f"{dataset}:y"}
@@ -158,7 +158,7 @@ def infer(model_path: Path, dataset: str, out_path: Path, no_labels: bool, confi
                              datasets=datasets, on_progress=lambda d, t, i: bar.update(task, completed=d, total=t),
                              timeout=NO_TIMEOUT_S)
     except SppError as exc:
-        if not no_labels and "y" in str(exc) and "dataset" in str(exc):
+        if not no_labels and "has no part 'y'" in str(exc):
             raise click.ClickException(f"{exc} (use --no-labels for a dataset without labels)") from None
         raise click.ClickException(str(exc)) from None
     scores = res.outputs["scores"]
