@@ -3,7 +3,7 @@
 Layout (every table and field is optional except ``[parties.p0|p1|p2]`` host and port)::
 
     frac_bits = 16
-    data_dir = "data"                 # where servers keep uploaded shares
+    data_dir = "data"                 # status records; default parent of the primaries' stores
 
     [keys]
     dir = "keys"                      # NAME.key / NAME.key_secret (``spp keys generate``)
@@ -26,6 +26,7 @@ Layout (every table and field is optional except ``[parties.p0|p1|p2]`` host and
     host = "127.0.0.1"                # where the others reach p0
     bind = "127.0.0.1"                # the interface p0 listens on ("*" for all)
     port = 47310
+    data_dir = "data/p0"              # p0's own share store (p0 and p1 only) [<data_dir>/p0]
     # public_key / secret_key: override the default keys.dir/p0.key(_secret)
 
 Relative paths resolve against the config file's directory (for the embedded default, against
@@ -50,7 +51,7 @@ DEFAULT_CONFIG_NAME = "local.toml"
 EMBEDDED = "<embedded default config>"
 
 _TOP = {"frac_bits", "data_dir", "keys", "clients", "timeouts", "limits", "parties"}
-_PARTY = {"host", "bind", "port", "public_key", "secret_key"}
+_PARTY = {"host", "bind", "port", "public_key", "secret_key", "data_dir"}
 _TIMEOUTS = {"recv_s", "connect_s", "job_s", "heartbeat_s", "heartbeat_timeout_s"}
 
 
@@ -64,6 +65,7 @@ class PartyConfig:
     port: int
     public_key: Path
     secret_key: Path
+    data_dir: Path | None = None  # a primary's own store; None: <data_dir>/pN
 
     @property
     def name(self) -> str:
@@ -104,6 +106,12 @@ class ClusterConfig:
     @property
     def fxp(self) -> FixedPoint:
         return FixedPoint(self.frac_bits)
+
+    def store_dir(self, party: int) -> Path:
+        """Where primary ``party`` keeps its shares: ``parties.pN.data_dir``, else
+        ``<data_dir>/pN``."""
+        own = self.parties[party].data_dir
+        return own if own is not None else self.data_dir / PARTY_NAMES[party]
 
     def client_public_key(self, name: str) -> Path:
         return public_path(self.key_dir, name)
@@ -181,6 +189,8 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
         pr = v.table(parties_raw, name, f"parties.{name}")
         v.no_unknown(pr, _PARTY, f"parties.{name}")
         host = v.string(pr, "host", None, f"parties.{name}")
+        if "data_dir" in pr and p == 2:
+            v.fail("parties.p2.data_dir", "p2 (the helper) stores no data")
         parties.append(
             PartyConfig(
                 party=p,
@@ -189,6 +199,7 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
                 port=v.integer(pr, "port", None, lo=1, hi=65535, prefix=f"parties.{name}"),
                 public_key=v.path(pr, "public_key", str(public_path(key_dir, name)), field=f"parties.{name}.public_key"),
                 secret_key=v.path(pr, "secret_key", str(secret_path(key_dir, name)), field=f"parties.{name}.secret_key"),
+                data_dir=v.path(pr, "data_dir", "", field=f"parties.{name}.data_dir") if "data_dir" in pr else None,
             )
         )
     seen: dict[tuple[str, int], str] = {}
@@ -196,7 +207,7 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
         if (pc.host, pc.port) in seen:
             v.fail(f"parties.{pc.name}.port", f"{pc.host}:{pc.port} is also used by {seen[(pc.host, pc.port)]}")
         seen[(pc.host, pc.port)] = pc.name
-    return ClusterConfig(
+    cfg = ClusterConfig(
         source=source,
         parties=tuple(parties),  # type: ignore[arg-type]
         key_dir=key_dir,
@@ -207,6 +218,9 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
         timeouts=timeouts,
         max_message_bytes=int(max_mb * (1 << 20)),
     )
+    if cfg.store_dir(0).resolve() == cfg.store_dir(1).resolve():
+        v.fail("parties.p1.data_dir", "p0 and p1 need separate data directories (each holds one share)")
+    return cfg
 
 
 class _Validator:

@@ -68,7 +68,7 @@ def test_checkpoints_carry_state_from_one_job_to_the_next(cluster, client):
     fresh = client.run("column_sums", datasets={"x": "train:x"}, checkpoint="sums-b")
     np.testing.assert_allclose(fresh.outputs["acc"], sums, atol=1e-3)
     # p1 lost its newest step (a crash before it saved): both resume from the step they share
-    p1_steps = sorted((cfg.data_dir / "p1" / "checkpoints" / "sums-a").iterdir())
+    p1_steps = sorted((cfg.data_dir / "p1" / "checkpoints" / "tester" / "sums-a").iterdir())  # per client
     shutil.rmtree(p1_steps[-1])
     r3 = client.run("column_sums", datasets={"x": "train:x"}, checkpoint="sums-a")
     np.testing.assert_allclose(r3.outputs["acc"], 2 * sums, atol=1e-3)

@@ -4,7 +4,8 @@ A message is a msgpack header frame followed by raw array frames (like party mes
 header carries the version ``"v"`` (:mod:`.envelope`):
 
 * request ``{"v", "kind": "job", "job", "program", "params", "frac_bits", "inputs":
-  [[name, shape], ...], "datasets": {input: "dataset:part"}, "checkpoint": id | None}`` then,
+  [[name, shape], ...], "datasets": {input: "dataset:part"}, "checkpoint": id | None,
+  "save_as": model name | None}`` then,
   to P0 and P1 only, one uint64 share frame per (uploaded) input; inputs named in
   ``datasets`` come from the servers' share stores instead;
   ``{"v", "kind": "status"}`` asks a server how it is;
@@ -52,14 +53,15 @@ class JobRequest:
     shares: dict[str, np.ndarray] = field(default_factory=dict)  # empty on the helper
     datasets: dict[str, str] = field(default_factory=dict)  # input -> "dataset:part"
     checkpoint: str | None = None  # the client-chosen checkpoint id, if any
+    save_as: str | None = None  # keep the trained model on the servers under this name
 
     def digest(self) -> str:
         """What all three servers must agree on: program, parameters, input names and shapes,
-        stored inputs and the checkpoint id."""
+        stored inputs, the checkpoint id and the stored model's name."""
         blob = msgpack.packb(
             [self.job, self.program, self.params, self.frac_bits,
              sorted((k, list(v)) for k, v in self.input_shapes.items()),
-             sorted(self.datasets.items()), self.checkpoint],
+             sorted(self.datasets.items()), self.checkpoint, self.save_as],
             use_bin_type=True,
         )
         return hashlib.sha256(blob).hexdigest()[:32]
@@ -100,9 +102,11 @@ def encode_job(
     shares: Mapping[str, np.ndarray] | None,
     datasets: Mapping[str, str] | None = None,
     checkpoint: str | None = None,
+    save_as: str | None = None,
 ) -> list:
     """Frames of a job request; ``shares`` None for the helper; ``datasets`` maps further
-    inputs to stored dataset parts ("name:part")."""
+    inputs to stored dataset parts ("name:part"); ``save_as`` names the model the job keeps
+    on the servers."""
     header = {
         "kind": "job",
         "job": job,
@@ -112,6 +116,7 @@ def encode_job(
         "inputs": [[name, list(shape)] for name, shape in shapes.items()],
         "datasets": dict(datasets or {}),
         "checkpoint": checkpoint,
+        "save_as": save_as,
     }
     frames = [] if shares is None else [
         array_frame(np.ascontiguousarray(shares[name], dtype=DTYPE)) for name in shapes
@@ -183,7 +188,10 @@ def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: 
     checkpoint = header.get("checkpoint")
     if checkpoint is not None and not names.is_checkpoint_id(checkpoint):
         raise BadRequest(f"job {job}: checkpoint id must be 1-64 of letters, digits and ._- ")
-    return JobRequest(job, program, params, frac_bits, shapes, shares, dict(datasets), checkpoint)
+    save_as = header.get("save_as")
+    if save_as is not None and not names.is_dataset_name(save_as):
+        raise BadRequest(f"job {job}: save_as must be a model name: 1-64 of letters, digits and ._-")
+    return JobRequest(job, program, params, frac_bits, shapes, shares, dict(datasets), checkpoint, save_as)
 
 
 # -- replies -----------------------------------------------------------------------------------------

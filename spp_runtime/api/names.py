@@ -6,8 +6,8 @@ any other extra character is refused:
 * job ids: 1-64 of letters, digits and ``_.:-``;
 * names (programs, job inputs, checkpoint tensors): 1-64 of letters, digits and ``_.-``,
   starting with a letter or ``_``;
-* dataset names and checkpoint ids: 1-64 of letters, digits and ``._-``, starting with a
-  letter or digit;
+* dataset names, model names, checkpoint ids and stored tensor names (``0.W``): 1-64 of
+  letters, digits and ``._-``, starting with a letter or digit;
 * part names (``x``, ``y``, ...): 1-16 of lowercase letters, digits and ``_``, starting with a
   letter; a stored input is referred to as ``dataset:part``;
 * upload ids: 16-64 lowercase hex digits; sha256 digests: 64 lowercase hex digits.
@@ -22,6 +22,7 @@ JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 CHECKPOINT_ID = DATASET_NAME
+TENSOR_NAME = DATASET_NAME
 PART = re.compile(r"[a-z][a-z0-9_]{0,15}")
 DATASET_REF = re.compile(f"(?:{DATASET_NAME.pattern}):(?:{PART.pattern})")
 UPLOAD_ID = re.compile(r"[0-9a-f]{16,64}")
@@ -47,6 +48,11 @@ def is_dataset_name(value: object) -> TypeGuard[str]:
 
 def is_checkpoint_id(value: object) -> TypeGuard[str]:
     return matches(CHECKPOINT_ID, value)
+
+
+def is_tensor_name(value: object) -> TypeGuard[str]:
+    """A stored model's tensor (a file stem on the servers)."""
+    return matches(TENSOR_NAME, value)
 
 
 def is_part(value: object) -> TypeGuard[str]:

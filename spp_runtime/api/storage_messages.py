@@ -18,6 +18,7 @@ from .envelope import BadRequest, array_frame, pack
 STORAGE_KINDS = frozenset({
     "upload.begin", "upload.chunk", "upload.prepare", "upload.commit", "upload.abort",
     "upload.status", "datasets.list", "datasets.show", "datasets.delete",
+    "grants.set", "grants.revoke", "grants.list", "models.list", "models.show", "models.delete",
 })
 SHARE_DTYPE = np.dtype("<u8")  # shares in chunk frames (and in the servers' stores)
 MAX_NDIM = 8  # dimensions of a part's rows (and of a chunk's part)

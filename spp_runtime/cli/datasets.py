@@ -28,7 +28,8 @@ def datasets() -> None:
 @datasets.command("list")
 @_options
 def list_cmd(config_path: Path | None, key_name: str | None, run_dir: Path | None) -> None:
-    """Every dataset on p0 and p1, with its shape, owner and state."""
+    """Every dataset on p0 and p1, with its shape, owner and state (and your own uploads
+    still in progress)."""
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
         pending: list[PendingUpload] = []
@@ -57,7 +58,8 @@ def list_cmd(config_path: Path | None, key_name: str | None, run_dir: Path | Non
 @click.option("--verify", is_flag=True, help="Have each server re-hash its stored share.")
 @_options
 def show(name: str, verify: bool, config_path: Path | None, key_name: str | None, run_dir: Path | None) -> None:
-    """One dataset's manifest on each server (shapes, owner, checksums of the shares)."""
+    """One dataset's manifest on each server (shapes, owner; to its owner also the checksums
+    of the shares, and --verify re-hashes them)."""
     cfg, key = resolve(config_path, run_dir, key_name)
     out = make_console()
     found = 0
@@ -73,8 +75,9 @@ def show(name: str, verify: bool, config_path: Path | None, key_name: str | None
                 out.print(f"{PARTY_NAMES[p]}: {m.name}, {m.rows} rows, frac_bits {m.frac_bits}, owner "
                           f"{m.owner}, created {m.created}, upload {m.upload_id}"
                           + (", checksums verified" if verify else ""))
-                for part in m.parts:
-                    out.print(f"  {part} {'x'.join(map(str, m.shape(part)))} sha256 {m.sha256[part]}")
+                for part in m.parts:  # digests are shown to the owner only
+                    digest = f" sha256 {m.sha256[part]}" if part in m.sha256 else ""
+                    out.print(f"  {part} {'x'.join(map(str, m.shape(part)))}{digest}")
     except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     if not found:

@@ -9,7 +9,9 @@ from . import bench as bench_cmd
 from . import cluster as cluster_cmd
 from . import datasets as datasets_cmd
 from . import demo as demo_cmd
+from . import grants as grants_cmd
 from . import keys as keys_cmd
+from . import model_store as models_cmd
 from . import server as server_cmd
 from . import status as status_cmd
 from . import study as study_cmd
@@ -28,7 +30,11 @@ cli.add_command(bench_cmd.bench)
 cli.add_command(cluster_cmd.cluster)
 cli.add_command(datasets_cmd.datasets)
 cli.add_command(demo_cmd.demo)
+cli.add_command(grants_cmd.grant)
+cli.add_command(grants_cmd.grants)
 cli.add_command(keys_cmd.keys)
+cli.add_command(models_cmd.models)
+cli.add_command(grants_cmd.revoke)
 cli.add_command(server_cmd.server)
 cli.add_command(status_cmd.status)
 cli.add_command(study_cmd.study)

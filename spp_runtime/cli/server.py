@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from ..errors import SppError
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO",
               show_default=True)
 def server(party: int, config_path: Path, log_level: str) -> None:
-    """Run party P<party>: connect to the two peers, then serve jobs until SIGTERM or Ctrl-C."""
+    """Run party P<party>: connect to the two peers, then serve jobs until SIGTERM or Ctrl-C.
+
+    The server runs with umask 077: every directory it creates is 0700, every file 0600."""
     from ..apps import PROGRAMS
     from ..launch.threads import limit_blas_threads
     from ..server.server import PartyServer
@@ -34,6 +37,7 @@ def server(party: int, config_path: Path, log_level: str) -> None:
     def on_signal(signum: int, frame: object) -> None:
         stop["flag"] = True
 
+    os.umask(0o077)  # shares, manifests, grants, checkpoints, status: the server's user only
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:

@@ -1,5 +1,6 @@
 """``spp train`` and ``spp infer``: networks trained and run by the three servers on stored
-datasets; the submitter reconstructs the model (.npz) or the predictions (.npy)."""
+datasets; the submitter reconstructs the model (.npz) or the predictions (.npy), or keeps the
+trained model on the servers (``--save-as``)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ def _progress(console, unit: str) -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
-def _checkpoint_id(out: Path, model: Model, dataset: str, hyper: Hyper) -> str:
-    """A stable id per (output file, model, dataset, settings): rerunning the same command
-    resumes; changing any of them starts afresh."""
-    key = f"{out.resolve()}|{model.to_dict()}|{dataset}|{hyper}".encode()
+def _checkpoint_id(target: str, model: Model, dataset: str, hyper: Hyper) -> str:
+    """A stable id per (output file or stored model name, model, dataset, settings): rerunning
+    the same command resumes; changing any of them starts afresh."""
+    key = f"{target}|{model.to_dict()}|{dataset}|{hyper}".encode()
     return f"train-{model.name}-{hashlib.sha256(key).hexdigest()[:12]}"
 
 
@@ -55,8 +56,11 @@ def _checkpoint_id(out: Path, model: Model, dataset: str, hyper: Hyper) -> str:
 @click.option("--output", "output_rule", type=click.Choice(["softmax", "relu_output", "relu_grad"]), default=None,
               help="Override the model's output rule.")
 @click.option("--report-accuracy", is_flag=True, help="Open the test accuracy (a count) after every epoch.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where the trained model (.npz) goes.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the trained model (.npz) goes: it leaves the servers in plaintext (needs "
+                   "release-model on others' datasets).")
+@click.option("--save-as", default=None, metavar="NAME",
+              help="Keep the trained model on the servers as NAME instead (see `spp models`).")
 @click.option("--checkpoint", default=None, metavar="NAME",
               help="Checkpoint name on the servers [derived from --out, model, dataset and settings]; "
                    "a new name starts from epoch 1.")
@@ -65,15 +69,19 @@ def _checkpoint_id(out: Path, model: Model, dataset: str, hyper: Hyper) -> str:
 @run_dir_option
 def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int | None, lr: float | None,
           momentum: float | None, batch_size: int | None, seed: int | None, output_rule: str | None,
-          report_accuracy: bool, out_path: Path, checkpoint: str | None, config_path: Path | None,
-          key_name: str | None, run_dir: Path | None) -> None:
+          report_accuracy: bool, out_path: Path | None, save_as: str | None, checkpoint: str | None,
+          config_path: Path | None, key_name: str | None, run_dir: Path | None) -> None:
     """Train a network on the servers. Data, labels and weights stay secret-shared; only the
-    final model comes back (and the test accuracy with --report-accuracy). After every epoch
-    the servers save a checkpoint: rerunning the same command after a crash or restart
-    resumes after the last completed epoch."""
+    final model comes back (--out), or it stays on the servers as shares (--save-as), and the
+    test accuracy with --report-accuracy. On another owner's dataset it needs that owner's
+    train grant, and release-model for --out. After every epoch the servers save a
+    checkpoint: rerunning the same command after a crash or restart resumes after the last
+    completed epoch."""
     import dataclasses
 
     console = make_console()
+    if (out_path is None) == (save_as is None):
+        raise click.UsageError("give --out FILE (the model comes back) or --save-as NAME (it stays on the servers)")
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
         model = resolve_model(model_spec)
@@ -84,7 +92,8 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
         raise click.ClickException(str(exc)) from None
     if report_accuracy and not test_dataset:
         raise click.ClickException("--report-accuracy needs --test-dataset NAME")
-    ckpt = checkpoint or _checkpoint_id(out_path, model, dataset, hyper)
+    target = str(out_path.resolve()) if out_path is not None else f"model:{save_as}"
+    ckpt = checkpoint or _checkpoint_id(target, model, dataset, hyper)
     datasets = {"x": f"{dataset}:x", "y": f"{dataset}:y"}
     if test_dataset:
         datasets |= {"x_test": f"{test_dataset}:x", "y_test": f"{test_dataset}:y"}
@@ -104,17 +113,21 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
                     bar.console.print(f"epoch {info['epoch']}: {info['seconds']:.1f} s"
                                       + (f", test accuracy {acc * 100:.2f}%" if acc is not None else ""))
 
-            res = client.run("train", init, params, datasets=datasets, checkpoint=ckpt,
+            res = client.run("train", init, params, datasets=datasets, checkpoint=ckpt, save_as=save_as,
                              on_progress=on_progress, timeout=NO_TIMEOUT_S)
     except SppError as exc:
         raise click.ClickException(str(exc)) from None
-    weights = {k[len(PARAM):]: v for k, v in res.outputs.items() if k.startswith(PARAM)}
     start = int(res.outputs["start_epoch"][0])
-    save_params(out_path, model, weights, epochs=hyper.epochs, dataset=dataset, hyper=hyper.kwargs(),
-                test_accuracy=[None if math.isnan(a) else a for a in res.outputs["test_accuracy"].tolist()])
     mb = sum(s.bytes_total for s in res.top()) / 1e6
     if start:
         console.print(f"resumed after epoch {start} (checkpoint {ckpt})")
+    if out_path is None:
+        console.print(f"stored model {save_as} on p0 and p1: {hyper.epochs - start} epochs in {res.wall_s:.1f} s, "
+                      f"{mb:.1f} MB between the servers")
+        return
+    weights = {k[len(PARAM):]: v for k, v in res.outputs.items() if k.startswith(PARAM)}
+    save_params(out_path, model, weights, epochs=hyper.epochs, dataset=dataset, hyper=hyper.kwargs(),
+                test_accuracy=[None if math.isnan(a) else a for a in res.outputs["test_accuracy"].tolist()])
     console.print(f"wrote {out_path}: {hyper.epochs - start} epochs in {res.wall_s:.1f} s, {mb:.1f} MB between the servers")
 
 
@@ -145,7 +158,7 @@ def infer(model_path: Path, dataset: str, out_path: Path, no_labels: bool, confi
                              datasets=datasets, on_progress=lambda d, t, i: bar.update(task, completed=d, total=t),
                              timeout=NO_TIMEOUT_S)
     except SppError as exc:
-        if not no_labels and "y" in str(exc) and "dataset" in str(exc):
+        if not no_labels and "has no part 'y'" in str(exc):
             raise click.ClickException(f"{exc} (use --no-labels for a dataset without labels)") from None
         raise click.ClickException(str(exc)) from None
     scores = res.outputs["scores"]

@@ -4,12 +4,16 @@
 ``push_upload`` / ``run_commit`` drive two remote stores exactly as they drive two local ones.
 :func:`upload` secret-shares and pushes a dataset; :func:`list_datasets` merges both servers'
 lists into one view (a dataset is *complete* when both list it with the same upload id).
+:func:`grant` and :func:`revoke` send the owner's grant or revocation to both primaries (each
+checks jobs against its own copy, so a job needs both), :func:`list_grants` merges their lists.
+Servers show a manifest's share digests to the dataset's owner only (``sha256`` is empty for
+everyone else).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +21,7 @@ import numpy as np
 from .. import PARTY_NAMES
 from ..errors import SppError
 from ..storage.meta import Manifest, UploadMeta
+from ..storage.models import ModelManifest
 from ..storage.store import ChunkAck
 from .client import Client
 from .upload_driver import push_upload
@@ -66,13 +71,42 @@ class RemoteStore:
         """Committed datasets and uploads not yet committed ``(upload_id, name, status)``."""
         body = self._ask("datasets.list")
         pending = [(str(u), str(n), str(st)) for u, n, st in body.get("pending", [])]
-        return [Manifest.from_dict(d) for d in body.get("datasets", [])], pending
+        return [Manifest.from_dict(d, digests_required=False) for d in body.get("datasets", [])], pending
 
     def show(self, name: str, *, verify: bool = False) -> Manifest:
-        return Manifest.from_dict(self._ask("datasets.show", {"name": name, "verify": verify})["manifest"])
+        body = self._ask("datasets.show", {"name": name, "verify": verify})
+        return Manifest.from_dict(body["manifest"], digests_required=False)
 
     def delete(self, name: str) -> None:
         self._ask("datasets.delete", {"name": name})
+
+    # -- grants -------------------------------------------------------------------------------
+    def grant(self, dataset: str, grantee: str, allow: Iterable[str], *, kind: str = "dataset") -> dict:
+        """Give ``grantee`` exactly the rights ``allow`` on a dataset (or, with
+        ``kind="model"``, a stored model) the client owns."""
+        return self._ask("grants.set", {kind: dataset, "grantee": grantee, "allow": sorted(allow)})
+
+    def revoke(self, dataset: str, grantee: str, *, kind: str = "dataset") -> bool:
+        """Take every right on a dataset (or model) the client owns from ``grantee``; False if
+        it had none."""
+        return bool(self._ask("grants.revoke", {kind: dataset, "grantee": grantee}).get("revoked"))
+
+    def grants(self, name: str | None = None, *, kind: str = "dataset") -> builtins.list[dict]:
+        """Grants this server holds that the client may see: on its datasets and models, or to
+        it; only on the dataset (or model) ``name`` if given."""
+        body = self._ask("grants.list", {} if name is None else {kind: name})
+        rows = body.get("grants", [])
+        return [dict(r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+    # -- stored models --------------------------------------------------------------------------
+    def models(self) -> builtins.list[ModelManifest]:
+        return [ModelManifest.from_dict(d, digests_required=False) for d in self._ask("models.list").get("models", [])]
+
+    def show_model(self, name: str) -> ModelManifest:
+        return ModelManifest.from_dict(self._ask("models.show", {"name": name})["model"], digests_required=False)
+
+    def delete_model(self, name: str) -> None:
+        self._ask("models.delete", {"name": name})
 
 
 @dataclass(frozen=True)
@@ -147,3 +181,81 @@ def list_datasets(client: Client, pending: list[PendingUpload] | None = None) ->
             missing = PARTY_NAMES[1] if m1 is None else PARTY_NAMES[0]
             views.append(DatasetView(name, m0 or m1, False, f"incomplete on {missing}"))  # type: ignore[arg-type]
     return views
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """One grant as the two primaries hold it (a job needs it on both)."""
+
+    kind: str  # "dataset" or "model"
+    name: str
+    owner: str
+    grantee: str
+    allow: dict[str, str]  # server -> rights ("train,infer"), for the servers that hold it
+    granted: str
+
+    @property
+    def complete(self) -> bool:
+        """Both primaries hold the same rights."""
+        return len(self.allow) == 2 and len(set(self.allow.values())) == 1
+
+
+def grant(client: Client, name: str, grantee: str, allow: Iterable[str], *, kind: str = "dataset") -> dict[str, object]:
+    """Send the grant on a dataset (or model) to P0 and P1; ``{server: answer body or the
+    exception}``. Idempotent: a grant that reached one server only is completed by sending
+    it again."""
+    rights = sorted(set(allow))
+    return _both(client, lambda s: s.grant(name, grantee, rights, kind=kind))
+
+
+def revoke(client: Client, name: str, grantee: str, *, kind: str = "dataset") -> dict[str, object]:
+    """Send the revocation to P0 and P1; ``{server: revoked (bool) or the exception}``. Jobs
+    stop as soon as either server has it (a job needs the grant on both)."""
+    return _both(client, lambda s: s.revoke(name, grantee, kind=kind))
+
+
+def list_grants(client: Client, name: str | None = None, *, kind: str = "dataset") -> list[GrantView]:
+    """Both servers' grants the client may see, merged per (object, grantee)."""
+    merged: dict[tuple[str, str, str], dict] = {}
+    for p in (0, 1):
+        for row in RemoteStore(client, p).grants(name, kind=kind):
+            key = (str(row.get("kind")), str(row.get("name")), str(row.get("grantee")))
+            entry = merged.setdefault(key, {"owner": str(row.get("owner")), "allow": {},
+                                            "granted": str(row.get("granted"))})
+            entry["allow"][PARTY_NAMES[p]] = str(row.get("allow"))
+    return [GrantView(k, n, e["owner"], g, e["allow"], e["granted"]) for (k, n, g), e in sorted(merged.items())]
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """One stored model as the two primaries report it."""
+
+    name: str
+    manifest: ModelManifest  # P0's (or P1's if only P1 has it)
+    complete: bool
+    note: str = ""
+
+
+def list_models(client: Client) -> list[ModelView]:
+    """Both servers' stored models, merged by name (complete: both hold the same model id)."""
+    lists = [{m.name: m for m in RemoteStore(client, p).models()} for p in (0, 1)]
+    views = []
+    for name in sorted(set(lists[0]) | set(lists[1])):
+        m0, m1 = lists[0].get(name), lists[1].get(name)
+        if m0 is not None and m1 is not None:
+            same = m0.model_id == m1.model_id
+            views.append(ModelView(name, m0, same, "" if same else "p0 and p1 hold different models"))
+        else:
+            missing = PARTY_NAMES[1] if m1 is None else PARTY_NAMES[0]
+            views.append(ModelView(name, m0 or m1, False, f"incomplete on {missing}"))  # type: ignore[arg-type]
+    return views
+
+
+def _both(client: Client, fn: Callable[[RemoteStore], object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for p in (0, 1):
+        try:
+            out[PARTY_NAMES[p]] = fn(RemoteStore(client, p))
+        except (SppError, ConnectionError) as exc:
+            out[PARTY_NAMES[p]] = exc
+    return out

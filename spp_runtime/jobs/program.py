@@ -7,6 +7,16 @@ SharedTensor goes back to the client as the two primaries' shares, a numpy array
 value. ``check`` validates parameters and input shapes on every server before anything runs,
 so a bad job fails the same way on all three with a clear message and costs no traffic.
 
+Stored datasets: a job may name stored dataset parts as inputs. ``access(params, keeps_model)``
+says which rights (``api.access``: ``train``, ``infer``, ``release-model``) the client needs on
+the dataset behind each such input when it does not own it (``keeps_model``: the job keeps
+its model on the servers, ``save_as``, rather than returning it); an input it does not list,
+or every input of a program without ``access``, may only be a dataset the client owns. Every
+primary checks this from its own grant store before the job runs (``required_rights``), so a
+program states its needs once and the server checks them generically. A program that can keep
+a model on the servers (``services.save_model``) says so with ``stores_model``; the servers
+refuse ``save_as`` for any other.
+
 Applications export their programs as a table (:func:`programs_table`); the server command
 joins the tables with :func:`compose`.
 """
@@ -20,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..api.access import Rights
 from ..engine.context import PartyContext
 from ..tensor import SharedTensor
 from .services import JobServices
@@ -28,6 +39,7 @@ Inputs = Mapping[str, SharedTensor]
 Params = Mapping[str, Any]
 Outputs = Mapping[str, SharedTensor | np.ndarray]
 Shapes = Mapping[str, tuple[int, ...]]
+Access = Callable[[Params, bool], Mapping[str, Rights]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,21 @@ class Program:
     inputs: tuple[str, ...] | None = None  # required input names; None: any
     check: Callable[[Params, Shapes], None] | None = None  # raise ValueError on bad jobs
     description: str = ""
+    access: Access | None = None  # rights needed per stored input; None: own datasets only
+    stores_model: bool = False  # may keep a model on the servers (job field save_as)
+
+    def required_rights(self, params: Params, name: str, *, keeps_model: bool = False) -> Rights | None:
+        """The rights a client needs on another owner's dataset to feed it to input ``name``
+        (``keeps_model``: the job keeps its model on the servers); None when only the
+        dataset's owner may (programs whose outputs are computed directly from their
+        inputs). ValueError if ``params`` are malformed."""
+        if self.access is None:
+            return None
+        try:
+            needed = self.access(params, keeps_model).get(name)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"program {self.name!r}: cannot tell the rights it needs ({exc})") from None
+        return frozenset(needed) if needed else None
 
     def validate(self, params: Params, shapes: Shapes) -> None:
         if self.inputs is not None and set(shapes) != set(self.inputs):

@@ -16,6 +16,11 @@ does nothing). ``load_checkpoint`` is SPMD: all three parties call it. Checkpoin
 by the id the client chose (``Client.run(..., checkpoint="run-1")``); without one,
 ``save_checkpoint`` raises and ``load_checkpoint`` returns None.
 
+``save_model`` keeps a trained model on the servers (P0 and P1 each store their shares, then
+confirm to each other) under the name the client chose (``Client.run(..., save_as="m1")``,
+``services.save_as``); the model is owned by the submitting client and records the stored
+datasets it was trained on. Without a name it raises.
+
 :class:`JobServices` is the protocol; the servers' implementation is
 ``server.services.ServerServices``. :class:`NullServices` is the inert default for programs
 run outside a server (``run_local``): no progress, no checkpoint id.
@@ -65,19 +70,43 @@ class JobServices(Protocol):
         there is none (or the job has no checkpoint id). All three parties must call it."""
         ...
 
+    @property
+    def save_as(self) -> str | None:
+        """The name under which the job keeps its model on the servers; None: it returns it."""
+        ...
+
+    def save_model(self, tensors: Mapping[str, SharedTensor], *, config: Mapping[str, Any],
+                   info: Mapping[str, Any] | None = None) -> None:
+        """Keep ``tensors`` (the model's weights) on P0 and P1 as model ``save_as``, with its
+        public ``config`` and ``info``. All three parties must call it (raises without a name)."""
+        ...
+
 
 def no_checkpoint_id() -> SppError:
     """The error of ``save_checkpoint`` in a job submitted without a checkpoint id."""
     return SppError("this job has no checkpoint id; pass checkpoint=... when submitting it")
 
 
+def no_model_name() -> SppError:
+    """The error of ``save_model`` in a job submitted without ``save_as``."""
+    return SppError("this job has no model name; pass save_as=... when submitting it")
+
+
 @dataclass(frozen=True)
 class NullServices:
-    """Inert services: progress goes nowhere, there is no checkpoint id."""
+    """Inert services: progress goes nowhere, there is no checkpoint id and no model name."""
 
     @property
     def checkpoint_id(self) -> str | None:
         return None
+
+    @property
+    def save_as(self) -> str | None:
+        return None
+
+    def save_model(self, tensors: Mapping[str, SharedTensor], *, config: Mapping[str, Any],
+                   info: Mapping[str, Any] | None = None) -> None:
+        raise no_model_name()
 
     def progress(self, done: int, total: int, info: Mapping[str, Any] | None = None) -> None:
         return None

@@ -57,7 +57,8 @@ class Ops(Protocol):
     def softmax_relu(self, x: Value) -> Value: ...
     def maxpool(self, x: Value, window: int) -> tuple[Value, Mask]: ...  # last two axes
     def maxpool_grad(self, dy: Value, argmax: Mask, window: int) -> Value: ...
-    def count_correct(self, scores: Value, onehot: Value) -> int | None: ...  # count only
+    def count_wrong(self, scores: Value, onehot: Value) -> Value: ...  # unopened; counts add with +
+    def open_count(self, count: Value) -> int | None: ...  # the one opening of a (summed) count
 
 
 def _pool_windows(x: np.ndarray, k: int) -> np.ndarray:
@@ -156,8 +157,11 @@ class FloatOps:
     def maxpool_grad(self, dy: np.ndarray, argmax: np.ndarray, window: int) -> np.ndarray:
         return _plain_maxpool_grad(dy, argmax, window)
 
-    def count_correct(self, scores: np.ndarray, onehot: np.ndarray) -> int:
-        return int(np.sum(scores.argmax(-1) == onehot.argmax(-1)))
+    def count_wrong(self, scores: np.ndarray, onehot: np.ndarray) -> int:
+        return int(np.sum(scores.argmax(-1) != onehot.argmax(-1)))
+
+    def open_count(self, count: int) -> int:
+        return int(count)
 
 
 class FixedOps:
@@ -226,8 +230,11 @@ class FixedOps:
     def maxpool_grad(self, dy: np.ndarray, argmax: np.ndarray, window: int) -> np.ndarray:
         return _plain_maxpool_grad(dy, argmax, window)
 
-    def count_correct(self, scores: np.ndarray, onehot: np.ndarray) -> int:
-        return int(np.sum(scores.argmax(-1) == onehot.argmax(-1)))
+    def count_wrong(self, scores: np.ndarray, onehot: np.ndarray) -> int:
+        return int(np.sum(scores.argmax(-1) != onehot.argmax(-1)))
+
+    def open_count(self, count: int) -> int:
+        return int(count)
 
 
 class SecureOps:
@@ -292,11 +299,21 @@ class SecureOps:
     def maxpool_grad(self, dy, argmax, window: int):
         return maxpool_grad(dy, argmax, (window, window))
 
-    def count_correct(self, scores, onehot) -> int | None:
-        """Rows whose labelled score equals the row max (ties count as correct), opened to
-        P0 and P1 as a count only (P2 gets None): a row max (comparison tree), one product
-        and one comparison per row."""
+    def count_wrong(self, scores, onehot):
+        """Rows whose labelled score is below the row max (ties count as correct), as a
+        shared integer (not opened; add batches' counts with ``+``, open the total once with
+        :meth:`open_count`): a row max (comparison tree), one product and one comparison per
+        row."""
         m = rowmax(scores, axis=-1)
         labelled = (scores * onehot).sum(axis=-1)
-        n_wrong = reveal(b2a(less_than_bits(labelled, m)).sum())
-        return None if n_wrong is None else scores.shape[0] - int(np.asarray(n_wrong).view(np.int64))
+        return b2a(less_than_bits(labelled, m)).sum()
+
+    def open_count(self, count) -> int | None:
+        """Open a shared count to P0 and P1 (P2 gets None): 8 bytes each way, 1 round."""
+        opened = reveal(count)
+        return None if opened is None else int(np.asarray(opened).view(np.int64))
+
+    def count_correct(self, scores, onehot) -> int | None:
+        """Correct rows of one batch, opened as a count only (P2 gets None)."""
+        wrong = self.open_count(self.count_wrong(scores, onehot))
+        return None if wrong is None else scores.shape[0] - wrong

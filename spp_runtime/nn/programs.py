@@ -7,11 +7,21 @@ from a stored dataset, optionally ``x_test``/``y_test``, and the initial weights
 test predictions after each epoch). With a checkpoint id the job saves the weights and the
 optimiser state after every epoch and, when resubmitted, resumes after the last saved one.
 Outputs: ``param.<name>`` (shares for the receiver to reconstruct) and the public
-``test_accuracy`` per epoch trained in this job (NaN where not asked).
+``test_accuracy`` per epoch trained in this job (NaN where not asked). With ``save_as`` (job
+field) the weights stay on the servers as a stored model instead (``services.save_model``)
+and no ``param.<name>`` output is returned.
 
 ``infer`` inputs: ``x`` (stored), optionally ``y``, and ``param.<name>``; outputs the class
 scores (``scores``: softmax, or the replacement for ``relu_output`` models) and, with labels,
-the public count of correct predictions (``correct``).
+the public count of correct predictions (``correct``), summed as shares over the batches and
+opened once (a per-batch count with batch 1 would tell the servers which rows are right).
+
+Access (``Program.access``, checked by P0 and P1 before the job runs): on a dataset the
+client does not own, ``train`` needs the ``train`` grant on ``x``/``y``, plus ``release-model``
+unless the model stays on the servers (``save_as``: otherwise the trained weights leave the
+servers as the client's shares), and ``infer`` on the test set ``x_test``/``y_test``; ``infer``
+needs ``infer`` on ``x``/``y``. Weights fed from a stored dataset (``param.*``) must be the
+client's own.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..api.access import INFER, RELEASE_MODEL, TRAIN, Rights
 from ..engine.context import PartyContext
 from ..jobs import Inputs, JobServices, Outputs, Params, Program, Shapes, programs_table
 from ..tensor import SharedTensor
@@ -104,7 +115,11 @@ def _train(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Ou
 
     weights, _, _ = fit(SecureOps(ctx), model, weights, x, y, state=state, start_epoch=start, test=test,
                         on_batch=on_batch, on_epoch=on_epoch, **hyper.kwargs())
-    out: dict[str, Any] = {f"{PARAM}{k}": v for k, v in weights.items()}
+    out: dict[str, Any] = {}
+    if svc.save_as is not None:  # the model stays on the servers
+        svc.save_model(weights, config=model.to_dict(), info={"hyper": hyper.kwargs(), "accuracy": accuracy})
+    else:
+        out.update({f"{PARAM}{k}": v for k, v in weights.items()})
     out["test_accuracy"] = np.array(accuracy, dtype=np.float64)
     out["start_epoch"] = np.array([start], dtype=np.float64)
     return out
@@ -126,23 +141,35 @@ def _infer(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Ou
     batch = int(params.get("batch", 2000))
     y = secure_onehot(t["y"], model.outputs) if "y" in t else None
     parts: list[SharedTensor] = []
-    correct: int | None = 0
+    wrong: SharedTensor | None = None  # summed as shares: only the total is opened
     for i in range(0, x.shape[0], batch):
         scores, _ = model.forward(ops, weights, x[i : i + batch], keep=False)
         parts.append(model.predict(ops, scores))
         if y is not None:
-            c = ops.count_correct(parts[-1], y[i : i + batch])
-            correct = None if c is None or correct is None else correct + c
+            w = ops.count_wrong(parts[-1], y[i : i + batch])
+            wrong = w if wrong is None else wrong + w
         svc.progress(min(i + batch, x.shape[0]), x.shape[0], {})
     out: dict[str, Any] = {"scores": SharedTensor.concatenate(parts, axis=0)}
-    if y is not None:
-        out["correct"] = np.array([np.nan if correct is None else correct], dtype=np.float64)
+    if wrong is not None:
+        n_wrong = ops.open_count(wrong)
+        out["correct"] = np.array([np.nan if n_wrong is None else x.shape[0] - n_wrong], dtype=np.float64)
     return out
+
+
+def _train_access(params: Params, keeps_model: bool) -> Mapping[str, Rights]:
+    fit = frozenset({TRAIN}) if keeps_model else frozenset({TRAIN, RELEASE_MODEL})
+    return {"x": fit, "y": fit, "x_test": frozenset({INFER}), "y_test": frozenset({INFER})}
+
+
+def _infer_access(params: Params, keeps_model: bool) -> Mapping[str, Rights]:
+    return {"x": frozenset({INFER}), "y": frozenset({INFER})}
 
 
 PROGRAMS: Mapping[str, Program] = programs_table(
     Program("train", _train, None, _check_train,
-            "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch"),
+            "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch",
+            access=_train_access, stores_model=True),
     Program("infer", _infer, None, _check_infer,
-            "class scores of a model on stored x (and the correct count when y is given)"),
+            "class scores of a model on stored x (and the correct count when y is given)",
+            access=_infer_access),
 )

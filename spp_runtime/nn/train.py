@@ -50,15 +50,20 @@ def train_step(ops: Ops, model: Model, opt: SGD, params: dict[str, Any], state: 
 
 def count_correct(ops: Ops, model: Model, params: dict[str, Any], x: Any, y: Any, batch: int = EVAL_BATCH) -> int | None:
     """Correct predictions on (x, one-hot y); argmax of the scores, which softmax keeps, or of
-    the replacement's output for ``relu_output``. None where the back end opens nothing."""
-    total: int | None = 0
+    the replacement's output for ``relu_output``. The batches' counts are added unopened and
+    only the total is opened (so nothing per batch is revealed). None where the back end
+    opens nothing."""
+    wrong: Any = None
     for i in range(0, x.shape[0], batch):
         scores, _ = model.forward(ops, params, x[i : i + batch], keep=False)
         if model.output == "relu_output":
             scores = model.predict(ops, scores)
-        c = ops.count_correct(scores, y[i : i + batch])
-        total = None if c is None or total is None else total + c
-    return total
+        w = ops.count_wrong(scores, y[i : i + batch])
+        wrong = w if wrong is None else wrong + w
+    if wrong is None:
+        return 0
+    opened = ops.open_count(wrong)
+    return None if opened is None else x.shape[0] - opened
 
 
 def fit(

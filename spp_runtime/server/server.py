@@ -4,15 +4,22 @@ A client sends the same job (id, program, parameters, input shapes) to all three
 with P0's and P1's input shares. Servers run jobs one at a time, in the order P0 sets: P0
 validates a job, announces its id and digest to P1 and P2, and runs it; P1 and P2 run a job
 once they hold both P0's announcement and the client's request, and refuse to run it if the
-two disagree. Every job runs in its own session (fresh seeds, fresh counters). A job that
+two disagree (or came from different clients). Every job runs in its own session (fresh seeds, fresh counters). A job that
 fails anywhere fails everywhere at once (the failing party tells the others), every server
 answers the client with its outputs or a clear error, and serving goes on.
+
+Access: the client is the identity the ZAP handler bound to its CURVE key, never a field of
+the request. Before a job reads a stored dataset, P0 and P1 each check, from their own grant
+store, that the client owns it or holds every right the program declares for that input
+(``Program.access``); either refusing stops the job on all three. Checkpoints are kept per
+client (``checkpoints/<client>/<id>``), so a client can resume or overwrite only its own.
 
 Logs carry job ids, program names, shapes, byte counts and timings, never shares or seeds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +43,8 @@ from ..errors import PeerFailed, SppError
 from ..jobs import Program
 from ..keys import load_pair, load_public
 from ..storage.checkpoints import CheckpointStore
+from ..storage.errors import AccessDenied
+from ..storage.models import Source
 from ..tensor import SharedTensor
 from ..transport import wire
 from ..transport.zmq_common import ZmqOptions
@@ -84,12 +94,12 @@ class PartyServer:
         self.served = 0
         self.failed = 0
         self._announced: deque[tuple[str, dict, float]] = deque()  # (job, announcement, when) from P0
-        self._pending: dict[str, tuple[messages.JobRequest, bytes, float]] = {}
+        self._pending: dict[str, _Pending] = {}
         self._rejected: dict[str, tuple[str, float]] = {}
         self._refused: dict[str, tuple[str, float]] = {}  # jobs p0 refused: (reason, when)
         self._was_ready = False
         self._current_job: str | None = None
-        self._checkpoints: CheckpointStore | None = None
+        self._checkpoints: dict[str, CheckpointStore] = {}  # per client
         self.storage: StorageService | None = None
         if party != 2:
             try:
@@ -176,7 +186,7 @@ class PartyServer:
                 req.frames, header, with_shares=self.party != 2,
                 max_bytes=self.cfg.max_message_bytes,
             )
-            stored = self._validate(job)
+            stored = self._validate(job, req.client)
         except (BadRequest, JobRejected, ValueError) as exc:
             log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
             self.failed += 1
@@ -193,17 +203,18 @@ class PartyServer:
             {k: list(v) for k, v in job.input_shapes.items()}, job.datasets or "none",
         )
         if self.party == 0:
-            self._announce_and_run(job, req.route, stored)
+            self._announce_and_run(job, req.route, stored, req.client)
         elif job.job in self._refused:
             self._refuse(job.job, req.route)
         else:
-            self._pending[job.job] = (job, req.route, time.monotonic())
+            self._pending[job.job] = _Pending(job, req.route, time.monotonic(), req.client)
 
-    def _validate(self, job: messages.JobRequest, stored: dict | None = None) -> dict[str, list]:
-        """Check a job; returns its stored inputs ``{input: [shape, upload_id]}``.
+    def _validate(self, job: messages.JobRequest, client: str, stored: dict | None = None) -> dict[str, list]:
+        """Check a job from ``client``; returns its stored inputs ``{input: [shape, upload_id]}``.
 
         P0 reads them from its store; P1 and P2 check them against P0's announcement
-        (``stored``) once it arrives (before that, they check what they can)."""
+        (``stored``) once it arrives (before that, they check what they can). P0 and P1 check
+        that ``client`` may use each stored dataset for this program (own grant store)."""
         if job.frac_bits != self.cfg.frac_bits:
             raise JobRejected(
                 f"job {job.job}: client uses {job.frac_bits} fractional bits, servers use "
@@ -215,14 +226,22 @@ class PartyServer:
             )
         if job.checkpoint is not None and self.party != 2 and self.storage is None:
             raise JobRejected(f"job {job.job}: {self.name} has no store for checkpoints")
+        if job.save_as is not None:
+            if not self.programs[job.program].stores_model:
+                raise JobRejected(f"job {job.job}: program {job.program!r} does not store models (save_as)")
+            if self.storage is not None:
+                try:
+                    self.storage.models.check_free(job.save_as)
+                except SppError as exc:
+                    raise JobRejected(f"job {job.job}: {exc}") from None
         if job.datasets and stored is None:
             if self.party == 2:
                 return {}
-            stored = {k: self._stored_input(job, k, ref) for k, ref in job.datasets.items()}
+            stored = {k: self._stored_input(job, client, k, ref) for k, ref in job.datasets.items()}
             if self.party == 1:
                 return stored
         elif job.datasets and self.party == 1:
-            mine = {k: self._stored_input(job, k, ref) for k, ref in job.datasets.items()}
+            mine = {k: self._stored_input(job, client, k, ref) for k, ref in job.datasets.items()}
             if mine != stored:
                 raise JobRejected(f"job {job.job}: p1 holds a different version of the stored inputs "
                                   f"than p0 ({', '.join(sorted(set(job.datasets.values())))})")
@@ -234,13 +253,21 @@ class PartyServer:
             raise JobRejected(f"job {job.job}: {exc}") from None
         return stored
 
-    def _stored_input(self, job: messages.JobRequest, name: str, ref: str) -> list:
-        """``[shape, upload_id]`` of a stored input on this primary; JobRejected if unusable."""
+    def _stored_input(self, job: messages.JobRequest, client: str, name: str, ref: str) -> list:
+        """``[shape, upload_id]`` of a stored input on this primary; JobRejected if unusable
+        or if ``client`` may not use it for this program."""
         dataset, part = ref.split(":")
         if self.storage is None:
             raise JobRejected(f"job {job.job}: {self.name} has no share store")
         try:
-            m = self.storage.store.show(dataset)
+            needed = self.programs[job.program].required_rights(job.params, name,
+                                                                 keeps_model=job.save_as is not None)
+        except ValueError as exc:
+            raise JobRejected(f"job {job.job}: {exc}") from None
+        try:
+            m = self.storage.authorize(client, dataset, needed, job.program)
+        except AccessDenied as exc:
+            raise JobRejected(f"job {job.job}: input {name!r}: {exc}") from None
         except SppError:
             raise JobRejected(f"job {job.job}: input {name!r}: no dataset {dataset!r} on {self.name}") from None
         if m.frac_bits != self.cfg.frac_bits:
@@ -277,8 +304,8 @@ class PartyServer:
         if "error" in body:  # p0 refused it: answer its client now or when its request comes
             self._refused[body["job"]] = (str(body["error"]), time.monotonic())
             if body["job"] in self._pending:
-                job, route, _ = self._pending.pop(body["job"])
-                self._refuse(job.job, route)
+                pending = self._pending.pop(body["job"])
+                self._refuse(pending.job.job, pending.route)
             return
         self._announced.append((body["job"], body, time.monotonic()))
 
@@ -287,11 +314,11 @@ class PartyServer:
         self.failed += 1
         self.transport.reply(route, messages.encode_error(job_id, self.name, JobRejected(f"{reason} (reported by p0)")))
 
-    def _announce_and_run(self, job: messages.JobRequest, route: bytes, stored: dict) -> None:
+    def _announce_and_run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str) -> None:
         for q in (1, 2):
             self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest(),
-                                            "stored": stored})
-        self._run(job, route, stored)
+                                            "stored": stored, "client": client})
+        self._run(job, route, stored, client)
 
     def _run_announced(self) -> None:
         """P1/P2: run announced jobs in P0's order once their requests are here."""
@@ -301,8 +328,11 @@ class PartyServer:
             session = job_id.encode()
             if job_id in self._pending:
                 self._announced.popleft()
-                job, route, _ = self._pending.pop(job_id)
+                pending = self._pending.pop(job_id)
+                job, route, client = pending.job, pending.route, pending.client
                 try:
+                    if body.get("client") != client:
+                        raise JobRejected(f"job {job_id}: {self.name} received it from another client than p0 did")
                     if job.digest() != body.get("digest"):
                         raise JobRejected(
                             f"job {job_id}: the request {self.name} received differs from p0's "
@@ -311,13 +341,13 @@ class PartyServer:
                     stored = body.get("stored") or {}
                     if not isinstance(stored, dict) or set(stored) != set(job.datasets):
                         raise JobRejected(f"job {job_id}: p0 announced different stored inputs")
-                    stored = self._validate(job, stored)
+                    stored = self._validate(job, client, stored)
                 except (JobRejected, ValueError, TypeError) as exc:
                     self.transport.abort_session(describe(exc), session=session)
                     self.failed += 1
                     self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
                     continue
-                self._run(job, route, stored)
+                self._run(job, route, stored, client)
             elif job_id in self._rejected:
                 self._announced.popleft()
                 self.transport.abort_session(self._rejected.pop(job_id)[0], session=session)
@@ -332,12 +362,12 @@ class PartyServer:
     def _expire(self) -> None:
         """Drop requests P0 never started, telling their clients."""
         now, timeout = time.monotonic(), self.cfg.timeouts.recv_s
-        for job_id, (job, route, when) in list(self._pending.items()):
-            if now - when > timeout:
+        for job_id, pending in list(self._pending.items()):
+            if now - pending.when > timeout:
                 del self._pending[job_id]
                 exc = JobRejected(f"job {job_id}: p0 did not start it within {timeout:g} s")
                 self.failed += 1
-                self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
+                self.transport.reply(pending.route, messages.encode_error(job_id, self.name, exc))
         for job_id, (_, when) in list(self._rejected.items()):
             if now - when > timeout:
                 del self._rejected[job_id]
@@ -354,18 +384,29 @@ class PartyServer:
             else:
                 log.warning("%s: lost a peer: %s", self.name, self.transport.peer_status())
 
-    def _services(self, ctx: PartyContext, job: messages.JobRequest, route: bytes) -> ServerServices:
-        ckpts = None
+    def _services(self, ctx: PartyContext, job: messages.JobRequest, route: bytes, client: str,
+                  stored: dict) -> ServerServices:
+        ckpts, sources = None, []
         if job.checkpoint is not None and self.storage is not None:
-            if self._checkpoints is None:
-                self._checkpoints = CheckpointStore(self.storage.store.root / "checkpoints")
-            ckpts = self._checkpoints
+            if client not in self._checkpoints:  # each client's own namespace of checkpoint ids
+                self._checkpoints[client] = CheckpointStore(self.storage.store.root / "checkpoints" / client)
+            ckpts = self._checkpoints[client]
+        if self.storage is not None:
+            for name, ref in sorted(job.datasets.items()):
+                dataset, part = ref.split(":")
+                m = self.storage.store.show(dataset)
+                sources.append(Source(name, dataset, part, m.owner, m.upload_id))
+        # checkpoints resume only into a job of the same program over the same uploads
+        binding = hashlib.sha256(json.dumps(
+            [job.program, sorted((k, ref, stored[k][1]) for k, ref in job.datasets.items())]).encode()).hexdigest()[:32]
         reporter = _reporter(self.transport, route, job.job, self.name) if self.party == 0 else None
         return ServerServices(ctx, job=job.job, reporter=reporter, checkpoints=ckpts,
-                              checkpoint_id=job.checkpoint)
+                              checkpoint_id=job.checkpoint, binding=binding, save_as=job.save_as,
+                              models=self.storage.models if self.storage is not None else None,
+                              client=client, sources=tuple(sources))
 
     # -- running one job -------------------------------------------------------------------------
-    def _run(self, job: messages.JobRequest, route: bytes, stored: dict) -> None:
+    def _run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str) -> None:
         program = self.programs[job.program]
         t0 = time.perf_counter()
 
@@ -379,7 +420,7 @@ class PartyServer:
                 if self.storage is not None:
                     share = self.storage.store.load(*ref.split(":"))  # read-only memmap
                 inputs[name] = SharedTensor.like(ctx, share, tuple(stored[name][0]))
-            return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route)))
+            return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route, client, stored)))
 
         self._current_job = job.job
         try:
@@ -402,6 +443,16 @@ class PartyServer:
                  job.program, elapsed, sent)
         records = [c.to_dict() for c in calls]
         self.transport.reply(route, messages.encode_result(job.job, self.name, outputs, records, elapsed))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A job request P1 or P2 holds until P0 announces the job."""
+
+    job: messages.JobRequest
+    route: bytes
+    when: float
+    client: str  # the authenticated client that sent it
 
 
 def _reporter(transport: ZmqTransport, route: bytes, job: str, party: str):

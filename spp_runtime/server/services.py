@@ -6,8 +6,12 @@ party and one job; the server builds one per party for every job and passes it t
 except the final call. ``save_checkpoint`` is local on each primary (no traffic; the helper
 does nothing). ``load_checkpoint`` is SPMD: P0 and P1 exchange which steps they hold (32
 bytes each way, then 8 bytes P0 -> P2: 2 rounds, recorded as ``checkpoint.load``), all three
-agree on the newest step both hold, and the primaries read their shares of it. Tests of
-programs in process (``run_local``) build one per party themselves.
+agree on the newest step both hold, and the primaries read their shares of it; only steps
+saved with the job's ``binding`` (program and stored uploads read) count. ``save_model``
+stores the primaries' shares of a trained model in their model stores (``storage.models``),
+then P0 and P1 confirm to each other (8 bytes each way, 1 round, recorded as ``model.save``);
+a primary whose peer did not confirm deletes its copy. Tests of programs in process
+(``run_local``) build one per party themselves.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import numpy as np
 
 from ..engine.context import PartyContext
 from ..errors import SppError
-from ..jobs.services import Resumed, no_checkpoint_id
+from ..jobs.services import Resumed, no_checkpoint_id, no_model_name
 from ..storage.checkpoints import CheckpointStore
+from ..storage.models import ModelStore, Source
 from ..tensor import SharedTensor
 
 Reporter = Callable[[int, int, dict], None]
@@ -38,6 +43,11 @@ class ServerServices:
     reporter: Reporter | None = None  # set on P0 only
     checkpoints: CheckpointStore | None = None  # set on P0 and P1 when the job has an id
     checkpoint_id: str | None = None
+    binding: str = ""  # what checkpoints of this job are computed from (program, stored uploads)
+    save_as: str | None = None  # the job keeps its model on the servers under this name
+    models: ModelStore | None = None  # set on P0 and P1 when the job has save_as
+    client: str = "local"  # the submitting client: the owner of a model the job stores
+    sources: tuple[Source, ...] = ()  # the stored dataset parts the job reads
     min_interval_s: float = 0.1
     _last: float = 0.0
 
@@ -65,7 +75,8 @@ class ServerServices:
             return  # the helper holds no shares
         frac_bits = self.ctx.fxp.frac_bits
         shares = {name: t.share for name, t in tensors.items()}
-        self.checkpoints.save(self.checkpoint_id, step, _tag(self.job), frac_bits, shares, info)  # type: ignore[arg-type]
+        self.checkpoints.save(self.checkpoint_id, step, _tag(self.job), frac_bits, shares, info,  # type: ignore[arg-type]
+                              binding=self.binding)
 
     def load_checkpoint(self, shapes: Mapping[str, tuple[int, ...]]) -> Resumed | None:
         """The newest step that both P0 and P1 hold, as SharedTensors of ``shapes``; None if
@@ -92,6 +103,29 @@ class ServerServices:
         return Resumed(step, tensors, info)
 
 
+    def save_model(self, tensors: Mapping[str, SharedTensor], *, config: Mapping[str, Any],
+                   info: Mapping[str, Any] | None = None) -> None:
+        """Keep the primaries' shares of ``tensors`` as model ``save_as`` (owned by the client,
+        recording the job's stored sources); P0 and P1 confirm to each other, and a primary
+        whose peer failed deletes its copy. Every party calls it; the helper stores nothing."""
+        if self.save_as is None:
+            raise no_model_name()
+        ctx = self.ctx
+        with ctx.record("model.save"):
+            if ctx.is_helper:
+                return
+            if self.models is None:
+                raise SppError(f"{ctx.name} has no model store")
+            self.models.save(self.save_as, owner=self.client, model_id=self.job, frac_bits=ctx.fxp.frac_bits,
+                             shares={k: t.share for k, t in tensors.items()},  # type: ignore[misc]
+                             config=config, sources=self.sources, info=info)
+            try:
+                ctx.exchange(ctx.other, np.ones(1, dtype=np.uint64))
+            except BaseException:
+                self.models.delete(self.save_as)  # the other primary does not hold it
+                raise
+
+
 def _tag(job: str) -> int:
     return int.from_bytes(hashlib.sha256(job.encode()).digest()[:7], "big")
 
@@ -104,7 +138,7 @@ def _agree(ctx: PartyContext, svc: ServerServices) -> tuple[int | None, dict, in
         step = int(told[0]) - 1
         return (step if step >= 0 else None), {}, None
     assert svc.checkpoints is not None and svc.checkpoint_id is not None
-    stored = svc.checkpoints.steps(svc.checkpoint_id)[-(n // 2):]
+    stored = [s for s in svc.checkpoints.steps(svc.checkpoint_id) if s.binding == svc.binding][-(n // 2):]
     mine = np.zeros(n, dtype=np.uint64)
     for i, s in enumerate(stored):
         mine[2 * i], mine[2 * i + 1] = s.step + 1, s.tag

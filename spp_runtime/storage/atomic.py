@@ -3,6 +3,10 @@
 After :func:`atomic_write_bytes` returns, the file holds either its old contents or the new
 ones in full, even if the machine loses power; a crash midway leaves at most a hidden
 ``.*.tmp-*`` file beside it, which :func:`remove_temporaries` clears.
+
+Everything is private to the server's user: files are created with mode 0600
+(:data:`FILE_MODE`, :func:`private_opener`) and directories with 0700 (:data:`DIR_MODE`),
+whatever the process umask (the server also runs with umask 077).
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 TMP_MARK = ".tmp-"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a new file gets mode 0600."""
+    return os.open(path, flags, FILE_MODE)
 
 
 def fsync_dir(path: Path) -> None:
@@ -38,7 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically and durably."""
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "wb", opener=private_opener) as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -60,9 +71,10 @@ def read_json(path: Path) -> Any:
 
 
 def make_dir(path: Path) -> None:
-    """Create a directory (and parents) durably; no error if it exists."""
+    """Create a directory (and missing parents, each 0700) durably; no error if it exists."""
     missing = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True)
+    for p in reversed(missing):
+        p.mkdir(mode=DIR_MODE, exist_ok=True)
     for p in reversed(missing):
         fsync_dir(p.parent)
 

@@ -2,14 +2,18 @@
 
 Layout under ``<data_dir>/<pN>/checkpoints/``::
 
-    <checkpoint id>/<step, 10 digits>/meta.json    step, tag, frac_bits, shapes, sha256, info
+    <checkpoint id>/<step, 10 digits>/meta.json    step, tag, binding, frac_bits, shapes, sha256, info
     <checkpoint id>/<step, 10 digits>/<name>.u64   this server's share (raw <u8, C order)
     <checkpoint id>/.new-<step>-<random>/          a save in progress (removed on open)
 
 A save writes every file into a fresh directory, fsyncs, and renames it into place (one
 atomic step), so a crash leaves either the old steps or the new one complete. The newest
 ``keep`` steps are kept. ``tag`` identifies the job that saved a step, so P0 and P1 can tell
-that their copies of a step belong together.
+that their copies of a step belong together. ``binding`` records what the step was computed
+from (the program and the stored dataset uploads it read): a job resumes only steps saved
+with its own binding, so state computed from data under one grant cannot be carried into a
+job that has other rights (e.g. weights trained with ``train`` only, resumed by a job that
+returns them).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from typing import Any
 import numpy as np
 
 from ..api import names
-from .atomic import atomic_write_json, durable_rename, fsync_dir, fsync_file, make_dir, read_json
+from .atomic import (
+    DIR_MODE,
+    atomic_write_json,
+    durable_rename,
+    fsync_dir,
+    fsync_file,
+    make_dir,
+    private_opener,
+    read_json,
+)
 from .errors import StorageError
 from .meta import SHARE_DTYPE
 
@@ -43,6 +56,7 @@ class StoredStep:
     step: int
     tag: int
     frac_bits: int
+    binding: str
     shapes: dict[str, tuple[int, ...]]
     info: dict[str, Any]
 
@@ -58,7 +72,7 @@ class CheckpointStore:
             shutil.rmtree(leftover, ignore_errors=True)
 
     def save(self, ckpt: str, step: int, tag: int, frac_bits: int, shares: Mapping[str, np.ndarray],
-             info: Mapping[str, Any] | None = None) -> None:
+             info: Mapping[str, Any] | None = None, *, binding: str = "") -> None:
         """Save ``shares`` (name -> this server's uint64 share) as ``step`` of ``ckpt``."""
         cdir = self._dir(ckpt)
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < 10**10:
@@ -68,17 +82,18 @@ class CheckpointStore:
                 raise CheckpointError(f"checkpoint {ckpt}: tensor name {name!r} is not a plain name")
         make_dir(cdir)
         tmp = cdir / f".new-{step}-{os.urandom(4).hex()}"
-        tmp.mkdir()
+        tmp.mkdir(mode=DIR_MODE)
         try:
             digests, shapes = {}, {}
             for name, share in shares.items():
                 a = np.ascontiguousarray(share, dtype=SHARE_DTYPE)
                 path = tmp / f"{name}.u64"
-                a.tofile(path)
+                with open(path, "wb", opener=private_opener) as fh:
+                    a.tofile(fh)
                 fsync_file(path)
                 digests[name] = hashlib.sha256(a.data.cast("B") if a.size else b"").hexdigest()
                 shapes[name] = list(a.shape)
-            atomic_write_json(tmp / META, {"step": step, "tag": tag, "frac_bits": frac_bits,
+            atomic_write_json(tmp / META, {"step": step, "tag": tag, "binding": binding, "frac_bits": frac_bits,
                                            "shapes": shapes, "sha256": digests, "info": dict(info or {})})
             fsync_dir(tmp)
             final = cdir / f"{step:010d}"
@@ -98,7 +113,7 @@ class CheckpointStore:
         for d in self._step_dirs(cdir):
             try:
                 m = read_json(d / META)
-                out.append(StoredStep(int(m["step"]), int(m["tag"]), int(m["frac_bits"]),
+                out.append(StoredStep(int(m["step"]), int(m["tag"]), int(m["frac_bits"]), str(m.get("binding", "")),
                                       {k: tuple(v) for k, v in m["shapes"].items()}, dict(m.get("info", {}))))
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # unreadable: treated as absent

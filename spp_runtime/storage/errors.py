@@ -45,3 +45,15 @@ class ChecksumMismatch(StorageError):
 
 class CorruptDataset(ChecksumMismatch):
     """A committed dataset's files fail verification (checksum, size or manifest)."""
+
+
+class AccessDenied(StorageError):
+    """The client may not do this: the object belongs to another client and no grant allows it."""
+
+
+class ModelNotFound(DatasetNotFound):
+    """No stored model has this name."""
+
+
+class ModelExists(DatasetExists):
+    """A stored model already uses this name."""

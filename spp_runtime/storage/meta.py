@@ -204,16 +204,25 @@ class Manifest:
             "state": self.state,
         }
 
+    def public_dict(self) -> dict[str, Any]:
+        """The manifest as a client other than the owner sees it: without the share digests
+        (a digest of a share lets whoever holds the other share test guesses of the data)."""
+        d = self.to_dict()
+        del d["sha256"]
+        return d
+
     @classmethod
-    def from_dict(cls, d: object) -> Manifest:
+    def from_dict(cls, d: object, *, digests_required: bool = True) -> Manifest:
+        """Check a manifest read from disk, or (``digests_required=False``) received by a
+        client, where only the owner is shown the digests (``sha256`` is then ``{}``)."""
         if not isinstance(d, Mapping):
             raise InvalidMetadata("manifest must be a mapping")
         try:
             if d["format_version"] != FORMAT_VERSION:
                 raise InvalidMetadata(f"unsupported manifest format {d['format_version']!r}")
             parts = _parts(d["parts"])
-            digests = d["sha256"]
-            if not isinstance(digests, Mapping) or set(digests) != set(parts):
+            digests = d["sha256"] if digests_required or "sha256" in d else {}
+            if not isinstance(digests, Mapping) or (set(digests) != set(parts) and (digests or digests_required)):
                 raise InvalidMetadata("manifest sha256 must have one digest per part")
             return cls(
                 name=validate_name(d["name"]),

@@ -5,12 +5,17 @@ Layout under the data directory (one per primary server; P2 has none)::
     store.json                      which party owns the directory
     datasets/<name>/manifest.json   a committed dataset: its manifest ...
     datasets/<name>/<part>.u64      ... and this server's share of each part (raw <u8, C order)
+    datasets/<name>/grants.json     the owner's grants (replaced atomically; see ``grants``)
     staging/<upload_id>/            an upload not yet committed (upload.json + part files)
     trash/                          trees being deleted (emptied on open)
 
+Directories are 0700 and files 0600 (the root is set to 0700 when the store opens, so shares
+written by older versions with looser modes are closed to other users too).
+
 An upload goes ``begin`` -> ``write_chunk`` x n -> ``prepare`` -> ``commit`` (or ``abort``).
 Only ``commit`` makes a dataset visible, by one atomic rename of its staging directory into
-``datasets/``; nothing under ``staging/`` is ever listed or loaded. Every metadata file is
+``datasets/``; nothing under ``staging/`` is ever listed or loaded. Share files and manifests of
+a committed dataset are never written again; only its ``grants.json`` is replaced (atomically). Every metadata file is
 written atomically (temporary file, fsync, rename, fsync of the directory); share files are
 fsynced and re-hashed from disk in ``prepare``, before the server votes yes.
 
@@ -27,6 +32,7 @@ One process owns a data directory; within it, a lock serialises the store's oper
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import threading
 import time
@@ -40,8 +46,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import PARTY_NAMES
+from ..api.access import Rights
 from ..errors import ConfigError
+from . import grants as grant_files
 from .atomic import (
+    DIR_MODE,
+    FILE_MODE,
     atomic_write_json,
     durable_rename,
     fsync_dir,
@@ -162,6 +172,10 @@ class ShareStore:
     def _claim_directory(self) -> None:
         for d in (self.root, self._datasets, self._staging, self._trash):
             make_dir(d)
+        try:
+            os.chmod(self.root, DIR_MODE)  # closes older, looser stores to other users
+        except OSError as exc:
+            raise ConfigError(f"cannot make {self.root} private (mode 0700): {exc.strerror}") from None
         marker = self.root / STORE_FILE
         if marker.exists():
             try:
@@ -296,7 +310,7 @@ class ShareStore:
                     remove_tree(sdir, self._trash)
                 make_dir(sdir)
                 for part in meta.parts:
-                    (sdir / f"{part}.u64").touch()
+                    (sdir / f"{part}.u64").touch(mode=FILE_MODE)
                 atomic_write_json(
                     sdir / UPLOAD_FILE,
                     {"meta": meta.to_dict(), "state": UploadStatus.RECEIVING.value},
@@ -501,10 +515,51 @@ class ShareStore:
                 return UploadStatus.COMMITTED
             return UploadStatus.UNKNOWN
 
-    def pending(self) -> list[tuple[str, str, UploadStatus]]:
-        """Uploads not yet committed: ``(upload_id, dataset name, status)``."""
+    def pending(self, owner: str | None = None) -> list[tuple[str, str, UploadStatus]]:
+        """Uploads not yet committed: ``(upload_id, dataset name, status)``; only those begun
+        by ``owner`` if given."""
         with self._lock:
-            return [(u, up.meta.name, up.state) for u, up in sorted(self._uploads.items())]
+            return [(u, up.meta.name, up.state) for u, up in sorted(self._uploads.items())
+                    if owner is None or up.meta.owner == owner]
+
+    def upload_owner(self, upload_id: str) -> str | None:
+        """Who began an upload (pending or committed); None if this server does not know it."""
+        with self._lock:
+            up = self._uploads.get(validate_upload_id(upload_id))
+            if up is not None:
+                return up.meta.owner
+            done = self._committed_manifest(upload_id)
+            return None if done is None else done.owner
+
+    # -- grants -------------------------------------------------------------------------------
+    def grants(self, name: str) -> tuple[Manifest, dict[str, grant_files.Grant]]:
+        """A committed dataset's manifest and the grants its owner gave (see ``grants``)."""
+        with self._lock:
+            ddir = self._dataset_dir(name)
+            manifest = self._read_manifest(ddir)
+            return manifest, grant_files.read(ddir, manifest.upload_id)
+
+    def set_grant(self, name: str, grantee: str, allow: Rights) -> grant_files.Grant:
+        """Give ``grantee`` exactly the rights ``allow`` on dataset ``name`` (replacing what it
+        had); written atomically beside the manifest before this returns."""
+        with self._lock:
+            manifest, current = self.grants(name)
+            grant = grant_files.new_grant(grant_files.validate_client(grantee), allow)
+            with self._disk(f"cannot record the grant on dataset {name!r}"):
+                grant_files.write(self._dataset_dir(name), name, manifest.upload_id,
+                                  {**current, grantee: grant})
+            return grant
+
+    def revoke(self, name: str, grantee: str) -> bool:
+        """Take every right on dataset ``name`` from ``grantee``; False if it held none."""
+        with self._lock:
+            manifest, current = self.grants(name)
+            if grantee not in current:
+                return False
+            del current[grantee]
+            with self._disk(f"cannot record the revocation on dataset {name!r}"):
+                grant_files.write(self._dataset_dir(name), name, manifest.upload_id, current)
+            return True
 
     # -- committed datasets -------------------------------------------------------------------
     def list(self) -> list[Manifest]:
