@@ -13,7 +13,8 @@ from helpers import inputs
 from spp_runtime.engine.local import run_local
 from spp_runtime.nn import FixedOps, FloatOps, ModelConfigError, SecureOps, load_model_config, model_from_dict
 from spp_runtime.nn.recurrent import GRU, LSTM, RNN
-from spp_runtime.nn.runner import Hyper, train_plain, train_secure_local
+from spp_runtime.nn.runner import Hyper, secure_train_program, train_plain, train_secure_local
+from spp_runtime.nn.study_recurrent import _train_curve
 from spp_runtime.nn.train import onehot
 
 CONFIGS = "configs/models"
@@ -226,3 +227,39 @@ def test_clipping_bounds_every_update(rng):
     free = train_plain(model, x, y, p0, dataclasses.replace(hyper, clip=0.0))
     assert max(np.max(np.abs(run.params[k] - p0[k])) for k in p0) <= 0.1 * 0.01 + 1e-12
     assert max(np.max(np.abs(free.params[k] - p0[k])) for k in p0) > 0.1 * 0.01 * 10
+
+
+def test_checkpoints_resume_where_the_run_stopped(tmp_path, rng):
+    """Each party's share files after epoch 1 restart training at epoch 2 with the same
+    result as an uninterrupted run (up to the local truncation's last-bit noise)."""
+    model = model_from_dict({"inputs": [3, 4], "layers": [{"type": "gru", "units": 5}, {"type": "dense", "units": 2}],
+                             "train": {"lr": 0.3, "momentum": 0.9, "batch_size": 8, "epochs": 2, "seed": 2}})
+    x, y = rng.uniform(0, 1, (24, 12)), onehot(rng.integers(0, 2, 24), 2)
+    p0 = model.init_params(1)
+    hyper = Hyper.of(model)
+
+    def train(ctx, h, directory, resume):
+        return secure_train_program(ctx, model, x, y, p0, h, None, None, directory, resume)
+
+    full = run_local(lambda ctx: train(ctx, hyper, str(tmp_path / "a"), 0), timeout=120.0).outputs[0][0]
+    run_local(lambda ctx: train(ctx, dataclasses.replace(hyper, epochs=1), str(tmp_path / "b"), 0), timeout=120.0)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["party0_epoch1.npz", "party1_epoch1.npz"]
+    resumed = run_local(lambda ctx: train(ctx, hyper, str(tmp_path / "b"), 1), timeout=120.0).outputs[0][0]
+    flt = train_plain(model, x, y, p0, hyper)
+    for k in p0:
+        moved = np.max(np.abs(flt.params[k] - p0[k]))
+        assert moved > 1e-2
+        assert np.max(np.abs(resumed[k] - full[k])) <= 0.02 * moved + 1e-3
+
+
+def test_study_curves_record_every_step(rng):
+    model = model_from_dict({"name": "t", "inputs": [4, 6], "layers": [{"type": "rnn", "units": 6}, {"type": "dense", "units": 3}],
+                             "train": {"lr": 0.2, "momentum": 0.9, "batch_size": 10, "epochs": 2, "seed": 4}})
+    x = rng.uniform(0, 1, (40, 24))
+    data, test = (x, onehot((x[:, :6].sum(1) > 3).astype(int), 3)), (x[:20], onehot((x[:20, :6].sum(1) > 3).astype(int), 3))
+    p0 = model.init_params(4)
+    f = _train_curve(model, "float64", p0, data, test, Hyper.of(model))
+    e = _train_curve(model, "emulation", p0, data, test, Hyper.of(model))
+    assert len(f.grad_norm) == len(f.loss) == 8 and len(f.test_acc) == 2
+    assert np.allclose(f.grad_norm, e.grad_norm, rtol=0.02, atol=1e-3)
+    assert f.loss[-1] < f.loss[0]

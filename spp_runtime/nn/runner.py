@@ -128,6 +128,7 @@ def _checkpointer(ctx: PartyContext, directory: str | None, epoch_log: str | Non
                                     "round_clock": ctx._clock}) + "\n")
         if directory and not ctx.is_helper:
             arrays = {f"param.{k}": v.share for k, v in params.items()} | {f"state.{k}": v.share for k, v in state.items()}
+            Path(directory).mkdir(parents=True, exist_ok=True)
             path = Path(directory) / f"party{ctx.party}_epoch{res.epoch}.npz"
             np.savez(str(path) + ".tmp.npz", **arrays)
             Path(str(path) + ".tmp.npz").replace(path)
