@@ -178,6 +178,24 @@ def test_imports_run_down_the_table_only() -> None:
     assert not upward, "imports against the documented order:\n" + "\n".join(upward)
 
 
+def test_every_import_names_a_module_that_exists() -> None:
+    """An import of a moved or deleted module fails here, before any test imports it."""
+    mods = _modules()
+    missing = []
+    for name, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("spp_runtime")):
+                if node.level:
+                    base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                    base = base[: len(base) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if target not in mods:
+                    missing.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {target}")
+    assert not missing, "imports of modules that do not exist:\n" + "\n".join(missing)
+
+
 def test_the_import_graph_has_no_cycle() -> None:
     cycle = _cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import cases_linear, cases_securenn, cases_spp
+from . import cases_linear, cases_recurrent, cases_securenn, cases_spp
 from .case import BenchCase
 
-ALL_CASES: dict[str, BenchCase] = {c.name: c for c in (*cases_linear.CASES, *cases_securenn.CASES, *cases_spp.CASES)}
+ALL_CASES: dict[str, BenchCase] = {c.name: c for c in (*cases_linear.CASES, *cases_securenn.CASES, *cases_spp.CASES, *cases_recurrent.CASES)}
 
 
 def get_case(name: str) -> BenchCase:

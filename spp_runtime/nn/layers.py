@@ -16,7 +16,7 @@ and one product (~64 B per element).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -101,5 +101,30 @@ class MaxPool:
         return dx.reshape(b, self.channels * self.height * self.width), {}
 
 
-Layer = Dense | ReLU | Sigmoid | Tanh | MaxPool
+class Layer(Protocol):
+    """What the training loop needs of a layer: a forward pass returning (output, cache) and a
+    backward pass returning (input gradient or None, parameter gradients)."""
+
+    def forward(self, ops: Ops, p: dict[str, Any], x: Any, /) -> tuple[Any, Any]: ...
+
+    def backward(self, ops: Ops, p: dict[str, Any], cache: Any, dy: Any, /, need_dx: bool,
+                 step: float = 1.0) -> tuple[Any, Grads]: ...
+
+
+@runtime_checkable
+class Trainable(Layer, Protocol):
+    """A layer with parameters: its width and its seeded initial weights."""
+
+    @property
+    def n_out(self) -> int: ...
+
+    def init(self, rng: np.random.Generator, activation: str) -> dict[str, np.ndarray]: ...
+
+
+@runtime_checkable
+class Shaped(Protocol):
+    """A layer that changes the width of what flows through it."""
+
+    @property
+    def n_out(self) -> int: ...
 ACTIVATIONS: dict[str, type[ReLU | Sigmoid | Tanh]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

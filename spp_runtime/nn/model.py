@@ -30,12 +30,13 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
-from .layers import ACTIVATIONS, Dense, Layer, MaxPool
+from .layers import ACTIVATIONS, Dense, Layer, MaxPool, Shaped, Trainable
 from .ops import Ops
+from .recurrent import CELLS, RECURRENT_TYPES, make_recurrent
 
 OUTPUTS = ("softmax", "relu_output", "relu_grad")
 
@@ -51,12 +52,14 @@ class TrainDefaults:
     batch_size: int = 128
     epochs: int = 10
     seed: int = 1
+    clip: float = 0.0  # clip each mean-gradient entry to [-clip, clip] (0: off)
 
     def __post_init__(self) -> None:
-        if not (self.lr > 0 and 0 <= self.momentum < 1 and self.batch_size >= 1 and self.epochs >= 1):
+        if not (self.lr > 0 and 0 <= self.momentum < 1 and self.batch_size >= 1 and self.epochs >= 1 and self.clip >= 0):
             raise ModelConfigError(
                 f"train settings out of range: lr={self.lr} (> 0), momentum={self.momentum} "
-                f"(in [0, 1)), batch_size={self.batch_size} (>= 1), epochs={self.epochs} (>= 1)"
+                f"(in [0, 1)), batch_size={self.batch_size} (>= 1), epochs={self.epochs} (>= 1), "
+                f"clip={self.clip} (>= 0)"
             )
 
 
@@ -69,6 +72,7 @@ class Model:
     layers: tuple[Layer, ...]
     output: str = "softmax"
     train: TrainDefaults = field(default_factory=TrainDefaults)
+    input_shape: tuple[int, ...] = ()  # (steps, features) for sequence models, else ()
 
     @property
     def outputs(self) -> int:
@@ -83,20 +87,23 @@ class Model:
             elif isinstance(layer, MaxPool):
                 layers.append({"type": "maxpool", "channels": layer.channels, "height": layer.height,
                                "width": layer.width, "window": layer.window})
+            elif isinstance(layer, RECURRENT_TYPES):
+                layers.append(layer.spec())
             else:
                 layers.append({"type": type(layer).__name__.lower()})
-        return {"name": self.name, "inputs": self.inputs, "layers": layers, "output": self.output,
+        inputs: Any = list(self.input_shape) if self.input_shape else self.inputs
+        return {"name": self.name, "inputs": inputs, "layers": layers, "output": self.output,
                 "train": dataclasses.asdict(self.train)}
 
     def param_names(self) -> list[str]:
-        return [f"{i}.{k}" for i, layer in enumerate(self.layers) if isinstance(layer, Dense) for k in ("W", "b")]
+        return [f"{i}.{k}" for i, layer in enumerate(self.layers) if _trainable(layer) for k in ("W", "b")]
 
     def init_params(self, seed: int) -> dict[str, np.ndarray]:
         """float64 initial weights from ``seed`` (He for layers before ReLU, else Glorot)."""
         rng = np.random.default_rng(seed)
         params: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
+            if _trainable(layer):
                 nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
                 act = type(nxt).__name__.lower() if nxt is not None else "linear"
                 for k, v in layer.init(rng, act).items():
@@ -116,7 +123,7 @@ class Model:
         """Parameter gradients summed over the batch and multiplied by ``step``, from the
         gradient at the scores."""
         grads: dict[str, Any] = {}
-        first = min((i for i, l in enumerate(self.layers) if isinstance(l, Dense)), default=0)
+        first = min((i for i, l in enumerate(self.layers) if _trainable(l)), default=0)
         for i in range(len(self.layers) - 1, first - 1, -1):
             dz, g = self.layers[i].backward(ops, _own(params, i), caches[i], dz, need_dx=i > first, step=step)
             grads.update({f"{i}.{k}": v for k, v in g.items()})
@@ -136,9 +143,14 @@ def _own(params: dict[str, Any], i: int) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def _trainable(layer: Layer) -> TypeGuard[Trainable]:
+    """Layers with parameters (dense, recurrent): a width and seeded initial weights."""
+    return isinstance(layer, Trainable)
+
+
 def _width(layers: tuple[Layer, ...], n: int) -> int:
     for layer in layers:
-        if isinstance(layer, (Dense, MaxPool)):
+        if isinstance(layer, Shaped):
             n = layer.n_out
     return n
 
@@ -147,10 +159,19 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
     """Build and check a model from a parsed config; errors name the offending entry."""
     try:
         name = str(cfg.get("name", "model"))
-        n = int(cfg["inputs"])
+        raw_inputs = cfg["inputs"]
         raw_layers = cfg["layers"]
     except KeyError as exc:
         raise ModelConfigError(f"{source}: missing key {exc.args[0]!r}") from None
+    input_shape: tuple[int, ...] = ()
+    if isinstance(raw_inputs, list):
+        if len(raw_inputs) != 2 or any(not isinstance(v, int) or v < 1 for v in raw_inputs):
+            raise ModelConfigError(f"{source}: inputs as a list must be [steps, features] with both >= 1")
+        input_shape = (raw_inputs[0], raw_inputs[1])
+        n = input_shape[0] * input_shape[1]
+    else:
+        n = int(raw_inputs)
+    seq: tuple[int, int] | None = (input_shape[0], input_shape[1]) if input_shape else None  # (steps, features) of the rows
     if n < 1 or not isinstance(raw_layers, list) or not raw_layers:
         raise ModelConfigError(f"{source}: needs inputs >= 1 and a non-empty list of layers")
     layers: list[Layer] = []
@@ -163,6 +184,7 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
                 raise ModelConfigError(f"{source}: layer {j} (dense) needs units >= 1")
             layers.append(Dense(width, units))
             width = units
+            seq = None
         elif kind in ACTIVATIONS:
             layers.append(ACTIVATIONS[kind]())
         elif kind == "maxpool":
@@ -174,9 +196,27 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
             pool = MaxPool(c, h, w, k)
             layers.append(pool)
             width = pool.n_out
+            seq = None
+        elif kind in CELLS:
+            units = int(spec.get("units", 0))
+            ret = spec.get("return", "last")
+            if seq is None or units < 1 or ret not in ("last", "all"):
+                raise ModelConfigError(
+                    f"{source}: layer {j} ({kind}) needs units >= 1, return = \"last\" or \"all\", and a "
+                    "sequence input (inputs = [steps, features], or a recurrent layer with return = \"all\" before it)"
+                )
+            options = {k: v for k, v in spec.items() if k in ("fused", "activation")}
+            try:
+                rec = make_recurrent(kind, seq[1], units, seq[0], ret == "all", **options)
+            except ValueError as exc:
+                raise ModelConfigError(f"{source}: layer {j}: {exc}") from None
+            layers.append(rec)
+            width = rec.n_out
+            seq = (seq[0], units) if ret == "all" else None
         else:
             raise ModelConfigError(
-                f"{source}: layer {j} has unknown type {kind!r}; known: dense, maxpool, {', '.join(ACTIVATIONS)}"
+                f"{source}: layer {j} has unknown type {kind!r}; known: dense, maxpool, {', '.join(CELLS)}, "
+                f"{', '.join(ACTIVATIONS)}"
             )
     if not isinstance(layers[-1], Dense):
         raise ModelConfigError(f"{source}: the last layer must be dense (it produces the class scores)")
@@ -187,7 +227,7 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
         train = TrainDefaults(**cfg.get("train", {}))
     except TypeError as exc:
         raise ModelConfigError(f"{source}: [train] {exc}") from None
-    return Model(name, n, tuple(layers), output, train)
+    return Model(name, n, tuple(layers), output, train, input_shape)
 
 
 def load_model_config(path: str | Path) -> Model:

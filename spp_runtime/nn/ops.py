@@ -59,6 +59,9 @@ class Ops(Protocol):
     def maxpool_grad(self, dy: Value, argmax: Mask, window: int) -> Value: ...
     def count_wrong(self, scores: Value, onehot: Value) -> Value: ...  # unopened; counts add with +
     def open_count(self, count: Value) -> int | None: ...  # the one opening of a (summed) count
+    def concat(self, parts: list[Value], axis: int) -> Value: ...  # local (no traffic)
+    def square(self, x: Value) -> Value: ...  # x^2, one product
+    def clip(self, x: Value, c: float) -> Value: ...  # min(max(x, -c), c), elementwise
 
 
 def _pool_windows(x: np.ndarray, k: int) -> np.ndarray:
@@ -163,6 +166,15 @@ class FloatOps:
     def open_count(self, count: int) -> int:
         return int(count)
 
+    def concat(self, parts: list[np.ndarray], axis: int) -> np.ndarray:
+        return np.concatenate(parts, axis=axis)
+
+    def square(self, x: np.ndarray) -> np.ndarray:
+        return x * x
+
+    def clip(self, x: np.ndarray, c: float) -> np.ndarray:
+        return np.clip(x, -c, c)
+
 
 class FixedOps:
     """Plaintext emulation of :class:`SecureOps`: int64 ring values with ``frac_bits``
@@ -235,6 +247,16 @@ class FixedOps:
 
     def open_count(self, count: int) -> int:
         return int(count)
+
+    def concat(self, parts: list[np.ndarray], axis: int) -> np.ndarray:
+        return np.concatenate(parts, axis=axis)
+
+    def square(self, x: np.ndarray) -> np.ndarray:
+        return (x * x) >> self.f
+
+    def clip(self, x: np.ndarray, c: float) -> np.ndarray:
+        k = int(self.encode(c))
+        return np.clip(x, -k, k)
 
 
 class SecureOps:
@@ -317,3 +339,16 @@ class SecureOps:
         """Correct rows of one batch, opened as a count only (P2 gets None)."""
         wrong = self.open_count(self.count_wrong(scores, onehot))
         return None if wrong is None else scores.shape[0] - wrong
+
+    def concat(self, parts, axis: int):
+        return SharedTensor.concatenate(parts, axis=axis)
+
+    def square(self, x):
+        return x.square()
+
+    def clip(self, x, c: float):
+        """``x - relu(x - c) + relu(-c - x)``: both ReLUs in one batched sign-bit test and one
+        select (7 + 1 rounds, ~2 x 85 B per element)."""
+        d = SharedTensor.stack([x - c, -x - c])
+        r = select_bits(~msb_bits(d), d)
+        return x - r[0] + r[1]

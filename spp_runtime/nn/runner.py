@@ -9,8 +9,10 @@ uploaded datasets instead; this entry point serves tests, studies and the local 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ import numpy as np
 from ..encoding import FixedPoint
 from ..engine.context import PartyContext
 from ..engine.local import run_local
-from ..tensor import share_input
+from ..tensor import SharedTensor, share_input
 from .model import Model
 from .ops import FixedOps, FloatOps, SecureOps
 from .train import EpochResult, fit
@@ -31,20 +33,21 @@ class Hyper:
     batch_size: int
     epochs: int
     seed: int
+    clip: float = 0.0
 
     @classmethod
     def of(cls, model: Model, **overrides: Any) -> Hyper:
         d = model.train
         base: dict[str, Any] = {
-            "lr": d.lr, "momentum": d.momentum, "batch_size": d.batch_size, "epochs": d.epochs, "seed": d.seed
+            "lr": d.lr, "momentum": d.momentum, "batch_size": d.batch_size, "epochs": d.epochs, "seed": d.seed,
+            "clip": d.clip,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
     def kwargs(self) -> dict[str, Any]:
-        return {
-            "lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size, "epochs": self.epochs, "seed": self.seed
-        }
+        out = {"lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size, "epochs": self.epochs, "seed": self.seed}
+        return out | ({"clip": self.clip} if self.clip else {})
 
 
 @dataclass
@@ -69,21 +72,36 @@ def secure_train_program(
     hyper: Hyper,
     test: tuple[np.ndarray, np.ndarray] | None = None,
     epoch_log: str | None = None,
+    checkpoint_dir: str | None = None,
+    resume_epoch: int = 0,
 ) -> tuple[dict[str, np.ndarray] | None, list[EpochResult]]:
     """Every party's program: share (x, one-hot y, initial weights) from P0, train, reveal the
     final weights to P0 only. Returns (weights on P0 else None, epoch results).
 
     ``epoch_log``: P0 appends one JSON line per epoch (epoch, seconds, test accuracy, the
-    bytes P0 has sent so far): public results only, for watching long runs."""
+    bytes P0 has sent so far): public results only, for watching long runs.
+
+    ``checkpoint_dir``: after every epoch each party writes its own shares of the weights
+    and momentum (``party<p>_epoch<e>.npz``; P2 holds none and writes nothing but its
+    accounting line), and with ``resume_epoch`` = e > 0 the parties start from those files
+    instead of ``params0`` and train epochs e+1.. ``epochs``. Every party also appends its
+    own sent bytes and round clock per epoch to ``<epoch_log>.p<party>`` when ``epoch_log``
+    is given (the sum over parties is the epoch's traffic)."""
     ops = SecureOps(ctx)
     with ctx.record("share_inputs"):
         X = _share(ctx, x, x.shape)
         Y = _share(ctx, y, y.shape)
         T = (_share(ctx, test[0], test[0].shape), _share(ctx, test[1], test[1].shape)) if test is not None else None
         params = {k: _share(ctx, v, v.shape) for k, v in params0.items()}
+    state = None
+    if resume_epoch and checkpoint_dir:
+        params, state = _load_shares(ctx, checkpoint_dir, resume_epoch, params0)
     with ctx.record("train"):
         log = _epoch_logger(ctx, epoch_log) if epoch_log and ctx.party == 0 else None
-        params, _, results = fit(ops, model, params, X, Y, test=T, on_epoch=log, **hyper.kwargs())
+        if checkpoint_dir or epoch_log:
+            log = _checkpointer(ctx, checkpoint_dir, epoch_log, log)
+        params, _, results = fit(ops, model, params, X, Y, test=T, on_epoch=log, state=state,
+                                 start_epoch=resume_epoch, **hyper.kwargs())
     with ctx.record("reveal_model"):
         out = {k: v.reveal(to=0) for k, v in params.items()}
     return (out if ctx.party == 0 else None), results
@@ -99,6 +117,37 @@ def _epoch_logger(ctx: PartyContext, path: str) -> Callable[[EpochResult, Any, A
                                 "test_accuracy": res.test_accuracy, "p0_sent_bytes": sent}) + "\n")
 
     return log
+
+
+def _checkpointer(ctx: PartyContext, directory: str | None, epoch_log: str | None,
+                  inner: Callable[[EpochResult, Any, Any], None] | None) -> Callable[[EpochResult, Any, Any], None]:
+    def save(res: EpochResult, params: Any, state: Any) -> None:
+        if inner is not None:
+            inner(res, params, state)
+        if epoch_log:
+            sent = sum(c.payload for c in ctx.totals.values())
+            with open(f"{epoch_log}.p{ctx.party}", "a") as f:
+                f.write(json.dumps({"epoch": res.epoch, "seconds": round(res.seconds, 2), "sent_bytes": sent,
+                                    "round_clock": ctx._clock}) + "\n")
+        if directory and not ctx.is_helper:
+            arrays = {f"param.{k}": v.share for k, v in params.items()} | {f"state.{k}": v.share for k, v in state.items()}
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            path = Path(directory) / f"party{ctx.party}_epoch{res.epoch}.npz"
+            np.savez(str(path) + ".tmp.npz", **arrays)
+            Path(str(path) + ".tmp.npz").replace(path)
+
+    return save
+
+
+def _load_shares(ctx: PartyContext, directory: str, epoch: int, params0: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """This party's shares of the weights and momentum after ``epoch`` (P2: shapes only)."""
+    if ctx.is_helper:
+        params = {k: SharedTensor(ctx, None, v.shape) for k, v in params0.items()}
+        return params, {k: SharedTensor(ctx, None, v.shape) for k, v in params0.items()}
+    with np.load(Path(directory) / f"party{ctx.party}_epoch{epoch}.npz") as z:
+        params = {k: SharedTensor(ctx, z[f"param.{k}"]) for k in params0}
+        state = {k: SharedTensor(ctx, z[f"state.{k}"]) for k in params0 if f"state.{k}" in z.files}
+    return params, state
 
 
 def train_secure_local(

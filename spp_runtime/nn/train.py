@@ -78,6 +78,7 @@ def fit(
     batch_size: int,
     epochs: int,
     seed: int,
+    clip: float = 0.0,
     state: dict[str, Any] | None = None,
     start_epoch: int = 0,
     test: tuple[Any, Any] | None = None,
@@ -87,10 +88,11 @@ def fit(
     """Train epochs ``start_epoch .. epochs-1``; returns (params, optimiser state, results).
 
     ``on_batch(epoch, done, total)`` after each batch; ``on_epoch(result, params, state)``
-    after each epoch (checkpointing hooks in here). ``test`` = (x, one-hot y) to count
+    after each epoch (checkpointing hooks in here). ``clip`` > 0: gradient clipping by value
+    (:class:`~.optim.SGD`). ``test`` = (x, one-hot y) to count
     correct predictions after every epoch.
     """
-    opt = SGD(lr, momentum)
+    opt = SGD(lr, momentum, clip)
     params = dict(params)
     state = dict(state) if state is not None else opt.init_state(ops, params)
     results = []
