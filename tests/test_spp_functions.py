@@ -90,11 +90,12 @@ def test_default_activation_costs(rng):
 
     st = {s.name: s for s in run_local(prog).top()}
     per = {k: v.bytes_total / n for k, v in st.items()}
-    assert st["sigmoid"].rounds == 7 and st["tanh"].rounds == 7
-    assert st["sigmoid_grad"].rounds == 8 and st["tanh_grad"].rounds == 8
-    # opening + two comparisons 70.75 (less_than_public), series 16 K (dealt only), selects 2 x 32.25
-    assert per["sigmoid"] == 70.75 + 16 * 7 + 2 * 32.25 == 247.25
-    assert per["tanh"] == 70.75 + 16 * 14 + 2 * 32.25 == 359.25
+    assert st["sigmoid"].rounds == 6 and st["tanh"].rounds == 6
+    assert st["sigmoid_grad"].rounds == 7 and st["tanh_grad"].rounds == 7
+    # opening + two exact comparisons 86.5 (less_than_public_exact: three full carries),
+    # series 16 K (dealt only), one injection of [inside] and [above] with one product 40.5
+    assert per["sigmoid"] == 86.5 + 16 * 7 + 40.5 == 239
+    assert per["tanh"] == 86.5 + 16 * 14 + 40.5 == 351
     assert per["sigmoid_grad"] == per["sigmoid"] + 24 and per["tanh_grad"] == per["tanh"] + 24
     assert per["sigmoid_grad_from_output"] == 24 and st["sigmoid_grad_from_output"].rounds == 1
     assert per["tanh_grad_from_output"] == 24 and st["tanh_grad_from_output"].rounds == 1
@@ -113,9 +114,9 @@ def test_default_exp_accuracy_and_saturation(run_any, rng):
     assert np.all(got[x >= 16] == pytest.approx(math.exp(16), rel=1e-9))
     assert np.all(got[x < -16] == 0.0)
     (st,) = run.top("exp")
-    # opening 16 + dealt monomials 18.5 + two trees 2 x 18.125 + table 64 + select 48.5
-    assert st.rounds == 7 and st.bytes_total / x.size == 183.25 <= 200
-    assert st.bytes_per_link["p0->p1"] / x.size == 30 and st.offline_bytes / x.size == 123.25
+    # opening 16 + dealt monomials 30 + three full carries 3 x 13.5 + table 64 + select 40.5
+    assert st.rounds == 6 and st.bytes_total / x.size == 191 <= 200
+    assert st.bytes_per_link["p0->p1"] / x.size == 31.625 and st.offline_bytes / x.size == 127.75
 
 
 def test_exp_nonpositive_for_softmax(rng):
