@@ -38,8 +38,6 @@ P2 receives nothing (see their modules); the composition is on shares only.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..engine.context import protocol
 from ..reference import approximations as ap
 from ..reference.fourier import TrigSeries
