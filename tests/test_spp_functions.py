@@ -233,3 +233,19 @@ def test_emulation_tracks_the_secure_functions(rng):
 def test_unknown_variant_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown variant 'fast'; known: default, spp"):
         run_local(lambda ctx: sigmoid(inputs(ctx, np.zeros(2)), "fast"))
+
+
+def test_softmax_relu_range_edge_and_beyond(rng):
+    n = 10
+    limit = 2.0 ** (max(6, math.ceil(math.log2(64 * n))) + 1)  # the stated bound on a row's positive sum
+    inside = rng.uniform(0.1, 1, (64, n))
+    inside[::2, ::3] = 0.0
+    inside *= (limit - 1) / inside.sum(-1, keepdims=True)  # positive sums just below the bound
+    inside[::2, ::3] = -5.0  # negative entries do not count
+    got, _ = run1(softmax_relu, inside)
+    r = np.maximum(inside, 0)
+    assert np.max(np.abs(got - r / r.sum(-1, keepdims=True))) <= 1e-3
+    beyond = inside * 1.5 * limit / (limit - 1)
+    got, _ = run1(softmax_relu, beyond)
+    r = np.maximum(beyond, 0)
+    assert np.all(np.max(np.abs(got - r / r.sum(-1, keepdims=True)), axis=-1) > 0.1)  # documented: wrong
