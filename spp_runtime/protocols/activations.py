@@ -30,7 +30,7 @@ selects: 247.25 / 359.25 B in 7 rounds; before the shared opening, 328.25 / 440.
 Accuracy (against float64, for every ring element: tested on dense runs at both ends of
 the ring, around every threshold and on uniform ring elements, ``tests/test_ring_ends.py``):
 sigmoid max error 3.4e-4 (the saturation at |x| = 8; 1.2e-4 inside), tanh 2.5e-4 (it
-saturates at |x| = 8 too), sigmoid' and tanh' 3.4e-4; exact 0/1 (-1/1) beyond +-8.
+saturates at |x| = 8 too), sigmoid' and tanh' 3.5e-4; exact 0/1 (-1/1) beyond +-8.
 Security: the opening is uniform to each primary, the dealt values are uniform to P1, the
 comparison trees and the injection open only values masked by fresh helper randomness, and
 P2 receives nothing (see their modules); the composition is on shares only.
