@@ -8,6 +8,7 @@ import pytest
 
 from helpers import ULP, inputs
 from spp_runtime.encoding import FixedPoint
+from spp_runtime.engine.local import run_local
 from spp_runtime.protocols.division import divide, long_division, reciprocal, reciprocal_fine
 from spp_runtime.tensor import reveal
 
@@ -153,3 +154,31 @@ def _bad(ctx, variant, lo, hi):
 def test_bad_arguments_are_clear_errors(run3, variant, lo, hi, match):
     with pytest.raises(ValueError, match=match):
         run3(partial(_bad, variant=variant, lo=lo, hi=hi))
+
+
+def _pairs(rng, n, lo_log2, hi_log2):
+    """n pairs with |a/b| in [2^lo_log2, 2^hi_log2), b anywhere in the default octaves."""
+    quotient = 2.0 ** rng.uniform(lo_log2, hi_log2, n) * rng.choice([-1.0, 1.0], n)
+    b = q(2.0 ** rng.uniform(LO, HI + 1, n))
+    a = q(quotient * b)
+    return a, b
+
+
+def test_default_divide_at_the_edge_of_its_stated_range_and_beyond(rng):
+    # stated: |a/b| < 2^15, bound held except with probability ~|a/b| 2^-32 per element
+    a, b = _pairs(rng, 4000, 14, 15)
+    got = run_local_div(a, b)
+    exact = a / b
+    bad = np.abs(got - exact) > 3 * ULP + 1e-4 * np.abs(exact)
+    assert bad.sum() <= 3  # expected 4000 * 2^-17.5 = 0.02
+    # just outside and far outside: gross failures at the documented rate, not silence
+    a, b = _pairs(rng, 4000, 25, 26)
+    got = run_local_div(a, b)
+    exact = a / b
+    bad = np.abs(got - exact) > 3 * ULP + 1e-4 * np.abs(exact)
+    assert 1 <= bad.sum() <= 4000 * 2.0 ** (26 - 32) * 2  # ~|a/b| 2^-32: ~47 expected
+    assert np.all(np.abs(got - exact)[bad] > 1.0)  # a failure is gross, not a rounding
+
+
+def run_local_div(a, b):
+    return run_local(lambda ctx: _div(ctx, a, b, "default")).outputs[0]

@@ -3,71 +3,71 @@
 Default sigmoid. ``sigma(x) = 1/2 + F(x)`` for |x| < 8, 1 above, 0 below, where F is a
 7-harmonic sine series (:mod:`spp_runtime.reference.approximations`). One masked opening
 ``M = x + R`` (:func:`~.opened_compare.open_masked`) serves everything: the saturation tests
-``x < 8`` and ``x < -8`` (:func:`~.opened_compare.msb_opened`, helper-dealt leaves) and the
-series, whose sin/cos correlations the helper deals for the low bits of the same R
-(:func:`~.fourier.trig_series_opened`). Both saturations are applied with one batched
-select: ``out = F + [x >= 8](1 - F) - [x < -8] F``. Tanh is the same with its own series.
+``x < 8`` and ``x < -8``, exact for every ring element
+(:func:`~.ring_compare.less_than_public_exact`: three full 64-bit carries, helper-dealt
+leaves) and the series, whose sin/cos correlations the helper deals for the low bits of the
+same R (:func:`~.fourier.trig_series_opened`). One injection of the bits [inside] and
+[above] that multiplies only [inside] applies both saturations:
+``out = [inside] (F + 1/2) + [above]``. Tanh is the same with its own series
+(``out = [inside] (F + 1) + 2 [above] - 1``).
 
 Cost per element (64-bit ring, 16 fractional bits):
 
 =========================  ======  ==================================================
 protocol                   rounds  bytes
 =========================  ======  ==================================================
-sigmoid                    7       70.75 (opening and two comparisons) + 112 (7
-                                   harmonics, dealt) + 2 x 32.25 (selects)
-                                   = 247.25 B (S++ paper: ~2,520 B)
-tanh                       7       as sigmoid with 14 harmonics: 359.25 B
-sigmoid_grad / tanh_grad   8       sigmoid/tanh + one square (24 B): 271.25 / 383.25 B
+sigmoid                    6       86.5 (opening, dealt monomials, three carries) + 112
+                                   (7 harmonics, dealt) + 40.5 (injection and one
+                                   product) = 239 B (S++ paper: ~2,520 B)
+tanh                       6       as sigmoid with 14 harmonics: 351 B
+sigmoid_grad / tanh_grad   7       sigmoid/tanh + one square (24 B): 263 / 375 B
 *_grad_from_output         1       24 B (s - s^2, 1 - t^2 from the forward output)
 =========================  ======  ==================================================
 
-(Before the shared opening: two full comparisons of 71.875 B and a separately opened
-series, 328.25 / 440.25 B in 8 rounds.)
+(Before: comparisons by ``msb(x - t)``, wrong within 8 of either end of the ring, and two
+selects: 247.25 / 359.25 B in 7 rounds; before the shared opening, 328.25 / 440.25 B in 8.)
 
-Accuracy (against float64, any input in the ring; measured over 40,000 inputs on [-64, 64]):
+Accuracy (against float64, for every ring element: tested on dense runs at both ends of
+the ring, around every threshold and on uniform ring elements, ``tests/test_ring_ends.py``):
 sigmoid max error 3.4e-4 (the saturation at |x| = 8; 1.2e-4 inside), tanh 2.5e-4 (it
-saturates at |x| = 8 too), sigmoid' and tanh' 3.4e-4.
+saturates at |x| = 8 too), sigmoid' and tanh' 3.5e-4; exact 0/1 (-1/1) beyond +-8.
 Security: the opening is uniform to each primary, the dealt values are uniform to P1, the
-comparison trees and the selects open only values masked by fresh helper randomness, and
+comparison trees and the injection open only values masked by fresh helper randomness, and
 P2 receives nothing (see their modules); the composition is on shares only.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from ..engine.context import protocol
 from ..reference import approximations as ap
 from ..reference.fourier import TrigSeries
 from ..tensor import SharedTensor
 from .baselines import spp_paper
-from .boolean import BitTensor, select_bits
+from .boolean import BitTensor, inject_bits_at
 from .fourier import trig_series_opened
-from .opened_compare import less_than_public
+from .ring_compare import less_than_public_exact
 from .variants import DEFAULT, SPP, check_variant
 
 
-def saturate(below: BitTensor, core: SharedTensor, low: float, high: float) -> SharedTensor:
+def saturate(lt: BitTensor, core: SharedTensor, low: float, high: float) -> SharedTensor:
     """``core`` inside, ``high`` at or above the upper limit, ``low`` below the lower one,
-    given ``below`` = ([x < upper], [x < lower]) stacked: one batched select."""
+    given ``lt`` = ([x < upper], [x < lower]) stacked (exact on the whole ring): one
+    injection of [inside] and [above] that multiplies only [inside], 40.5 B per element:
+    ``out = [inside] (core - low) + [above] (high - low) + low``."""
     ctx = core.ctx
-    if ctx.is_helper:
-        bits = below
-    else:
-        flip = np.zeros(below.shape, np.uint8)
-        if ctx.party == 0:
-            flip[0] = 1  # [x >= upper] = NOT [x < upper]
-        bits = BitTensor(ctx, below.mine ^ flip)
-    picked = select_bits(bits, SharedTensor.stack([high - core, core - low]))
-    return core + picked[0] - picked[1]
+    inside, above = lt[0] ^ lt[1], ~lt[0]
+    bits = BitTensor.concatenate([inside[None], above[None]], axis=0)
+    injected, (picked,) = inject_bits_at(bits, 0, [core - low])
+    span = round((high - low) * 2.0**ctx.fxp.frac_bits)
+    return picked + injected.ring()[1].mul_int(span) + low
 
 
 def _saturated_series(x: SharedTensor, series: TrigSeries, offset: float, limit: float, low: float, high: float) -> SharedTensor:
-    opened, below = less_than_public(x, [limit, -limit])
+    opened, lt = less_than_public_exact(x, [limit, -limit])
     core = trig_series_opened(opened, series)
     if offset:
         core = core + offset
-    return saturate(below, core, low, high)
+    return saturate(lt, core, low, high)
 
 
 @protocol("sigmoid")

@@ -19,6 +19,8 @@ inject_bits (bits, xs)     1 per bit + 64 per element of each x    64 per bit + 
                                                                    element of each product
 inject_bits_and (+ ANDs    as inject_bits, + 1 per AND output bit  as inject_bits, + 1 per
 bits[idx] & y_m)                                                   AND output bit
+inject_bits_at (products   as inject_bits                          64 per bit + 64 per
+of bits[at] only)                                                  element of each product
 bits_mul (injected, xs)    64 per element of each x                64 per product element
 b2a                        1 per bit                               64 per bit
 select_bits (same shapes)  1 + 64 per element                      128 per element
@@ -321,15 +323,17 @@ def _deal_products(
     with_ring: bool,
     ands: Sequence[tuple[Index, BitTensor]] = (),
     r_shares: np.ndarray | None = None,
+    at: Index = Ellipsis,
 ) -> tuple[list[np.ndarray], np.ndarray | None, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """The helper's dealing for :func:`inject_bits` / :func:`bits_mul`, in one offline message.
 
     Masks a_k for each x_k, ring shares R of the bits r (if ``with_ring``), ring shares of
     r * a_k, and for each AND operand y_m a mask bit u_m with XOR shares of r[idx_m] & u_m.
     P0 draws its shares from the P0-P2 PRG; P2 sends P1's. Returns (a_k, R, C_k, u_m, w_m)
-    shares on P0/P1 (empty/None on P2).
+    shares on P0/P1 (empty/None on P2). Products use the bits ``r[at]`` only.
     """
-    pshapes = [np.broadcast_shapes(shape, x.shape) for x in xs]
+    bshape = np.broadcast_to(np.zeros((), np.uint8), shape)[at].shape
+    pshapes = [np.broadcast_shapes(bshape, x.shape) for x in xs]
     ashapes = [y.shape for _, y in ands]
     if ctx.is_helper:
         r = held(r)
@@ -338,7 +342,7 @@ def _deal_products(
         us = [g0.bits(sh) ^ g1.bits(sh) for sh in ashapes]
         rr = r.astype(DTYPE)
         out = [rr - g0.uint64(shape)] if with_ring else []
-        out += [rr * a - g0.uint64(ps) for a, ps in zip(masks, pshapes)]
+        out += [rr[at] * a - g0.uint64(ps) for a, ps in zip(masks, pshapes)]
         if ands:
             ws = [np.broadcast_to(r[idx], sh) & u ^ g0.bits(sh) for (idx, _), u, sh in zip(ands, us, ashapes)]
             out.append(pack(ws))
@@ -426,6 +430,32 @@ def inject_bits_and(
     per AND output bit: 1 bit each way, 1 bit offline.
     """
     return _inject(bits, xs, ands)
+
+
+@protocol("inject_bits_at")
+def inject_bits_at(bits: BitTensor, at: Index, xs: Sequence[SharedTensor]) -> tuple[InjectedBits, list[SharedTensor]]:
+    """:func:`inject_bits` where only ``bits[at]`` multiplies the xs (the other bits are
+    only brought into the ring): ``[bits[at] * x for x in xs]``. Cost: 1 round; each way
+    n_bits bits (packed) + 8 B per element of each x; offline 8 B per bit + 8 B per element
+    of each product (so a select plus one injected bit is 40.5 B per element, not 48.5)."""
+    ctx, shape = bits.ctx, bits.shape
+    if ctx.is_helper:
+        g0, g1 = ctx.prg(0), ctx.prg(1)
+        r = g0.bits(shape) ^ g1.bits(shape)
+        _deal_products(ctx, r, shape, xs, True, at=at)
+        sub = np.broadcast_to(np.zeros((), np.uint8), shape)[at].shape
+        return InjectedBits(ctx, shape, r=r), [SharedTensor(ctx, None, np.broadcast_shapes(sub, x.shape)) for x in xs]
+    r = ctx.prg(2).bits(shape)
+    masks, R, cs, _, _ = _deal_products(ctx, None, shape, xs, True, at=at)
+    z_mine = bits.mine ^ r
+    es_mine = [x.mine - a for x, a in zip(xs, masks)]
+    ctx.send(ctx.other, pack([z_mine]), *es_mine)
+    got = ctx.recv(ctx.other, expect=[((packed_len([shape]),), np.uint8)] + [(x.shape, DTYPE) for x in xs])
+    (z_other,) = unpack(got[0], [shape])
+    z = z_mine ^ z_other
+    es = [m + o for m, o in zip(es_mine, got[1:])]
+    ring = held(R)
+    return InjectedBits(ctx, shape, z=z, R=ring), _products(ctx, z[at], ring[at], masks, es, cs)
 
 
 @protocol("bits_mul")

@@ -17,7 +17,11 @@ Rounds: 7 ceil(log2 n) + 19 (row max, then exp 7, reciprocal and product).
 
 ``softmax_relu`` (SecureML's replacement): relu(x_i) / sum_j relu(x_j); when a row's sum is
 0 (every entry <= 0) it returns the uniform 1/n, computed without branching as
-(relu(x) + z) / (sum + n z) with z = [sum == 0]. Cost: ~85 B (relu) + ~40 B (product) +
+(relu(x) + z) / (sum + n z) with z = [sum == 0]. Range: a row's positive sum must be below
+2^(hi+1) with hi = max(6, ceil(log2(64 n))), i.e. at least 128 n (2,048 for n = 10, 16,384
+for n = 128); there the error is <= 1e-3 per output (tested at the edge). Beyond it the
+reciprocal's octave is clamped and the output is wrong, silently (tested: a row summing to
+1.5 x 2^(hi+1) errs by more than 0.1). Cost: ~85 B (relu) + ~40 B (product) +
 one comparison and one reciprocal per row: measured 250 B at n = 10, 121 B at 128, 26 rounds.
 
 ``spp`` variant: the paper's Algorithm 7 (:mod:`.baselines.spp_paper`): e^x_i with the paper's exp
