@@ -166,10 +166,11 @@ def masked_matmul(x: MaskedOperand, y: MaskedOperand, *, truncate: bool = True) 
         raise ValueError("operands belong to different party contexts")
     shape = _matmul_shape(x.shape, y.shape)
     if ctx.is_helper:
-        ax, ay = x.full_mask(), y.full_mask()
+        ax, ay = np.ascontiguousarray(x.full_mask()), y.full_mask()
         dealer.product_share(ctx, shape, lambda: matmul(ax, ay))
         return SharedTensor(ctx, None, shape)
-    e, a = held(x.opened), held(x.mask)
+    # a transposed left operand is copied to row order, as a Beaver product's fresh e = x - a is
+    e, a = np.ascontiguousarray(held(x.opened)), np.ascontiguousarray(held(x.mask))
     f, b = held(y.opened), held(y.mask)
     c = held(dealer.product_share(ctx, shape))
     if ctx.party == 0:

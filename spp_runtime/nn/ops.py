@@ -244,11 +244,17 @@ class SecureOps:
     ``activation_variant`` picks the sigmoid/tanh/softmax protocols (``"default"`` or the
     paper's ``"spp"``); ReLU uses the default sign-bit protocol and keeps its XOR-shared bit
     as the mask, so the backward pass costs one select (1 round, ~32 B per element).
+
+    ``reuse_openings`` (default): :meth:`operands` masks and opens a matrix once for all its
+    products (:mod:`spp_runtime.masked`); ``False`` passes values through, so every product
+    is a Beaver product opening both its operands (the cost before masked operands, kept
+    for comparison).
     """
 
-    def __init__(self, ctx, activation_variant: str = DEFAULT) -> None:
+    def __init__(self, ctx, activation_variant: str = DEFAULT, reuse_openings: bool = True) -> None:
         self.ctx = ctx
         self.variant = activation_variant
+        self.reuse_openings = reuse_openings
 
     def constant(self, value: np.ndarray | float):
         return SharedTensor.public(self.ctx, np.asarray(value, dtype=np.float64))
@@ -257,7 +263,9 @@ class SecureOps:
         """Each value masked and opened once, all in one round (:func:`.masked.open_operands`),
         for any number of products: a dense layer opens X and W for its forward product and
         reuses them, with the output gradient opened once, for both backward products.
-        Operands already opened are passed through."""
+        Operands already opened are passed through; without ``reuse_openings`` everything is."""
+        if not self.reuse_openings:
+            return list(values)
         todo = [v for v in values if not isinstance(v, MaskedOperand)]
         opened = iter(open_operands(*todo) if todo else [])
         return [v if isinstance(v, MaskedOperand) else next(opened) for v in values]
