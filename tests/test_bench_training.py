@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
+from helpers import recorder
 
+from spp_runtime.bench.lan import net_shape
 from spp_runtime.bench.training import (
     format_training,
     training_data,
@@ -64,6 +67,16 @@ def test_training_profile_counts_the_saving_exactly():
     assert names["masked_matmul"]["calls"] == BATCHES * (3 * len(dense) - 1)
     assert names["masked_matmul"]["rounds"] == 0
     assert "matmul" not in names and "matmul" in {r["name"] for r in per_product["protocols"]}
+    for net in ("lan-1g", "paper-lan"):  # the cost model: rounds x one-way delay + transfer + compute
+        shape = net_shape(net)
+        assert shape is not None
+        for rec in (once, per_product):
+            p = rec["predicted"][net]
+            assert p["latency_s"] == pytest.approx(rec["rounds_per_batch"] * shape.one_way_delay_ms / 1000)
+            assert p["compute_s"] == pytest.approx(rec["seconds_per_batch"])
+            assert p["seconds_per_epoch"] == pytest.approx(p["seconds_per_batch"] * 15000)  # 60000 rows of 4
+    # on a symmetric link P1's download (P0's openings + the helper's dealing) is the bottleneck
+    assert once["predicted"]["lan-1g"]["transfer_s"] < per_product["predicted"]["lan-1g"]["transfer_s"]
     text = format_training(once)
     assert text.startswith("tiny (once_per_step): 3 batches of 4") and "open_operands" in text
 
@@ -87,3 +100,19 @@ def test_cli_writes_one_record_per_model_and_mode(tmp_path):
     assert recs[0]["bytes_per_batch"] - recs[1]["bytes_per_batch"] == _saved_bytes(4, [Dense(20, 8), Dense(8, 3)])
     bad = CliRunner().invoke(cli, ["bench", "--training", "no_such_model"])
     assert bad.exit_code != 0 and "no model config" in bad.output
+
+
+def test_the_helper_receives_nothing_while_training_so_it_deals_ahead():
+    """P2 gets no online message in a training step (only the session's seed exchange), so it
+    never waits for P0 or P1: it computes and sends the next products' shares while they work
+    on this one, as far ahead as the transport's flow-control window lets it."""
+    model = model_from_dict(TINY)
+    hyper = Hyper.of(model)
+    x, y, _ = training_data(model, BATCHES * hyper.batch_size)
+    wrap, recs = recorder()
+    run_local(lambda ctx: training_program(ctx, model, x, y, model.init_params(1), hyper, True),
+              wrap_transport=wrap, timeout=120)
+    views = {r.party: r for r in recs}
+    assert {p: len(m) for p, m in views[2].received_messages.items()} == {0: 1, 1: 1}  # the seeds
+    dealt = views[1].received_messages[2]
+    assert len(dealt) > 1 + BATCHES * 5  # a seed, then per step the products' and masks' shares

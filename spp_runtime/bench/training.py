@@ -22,13 +22,17 @@ from ..data.mnist import default_mnist_dir, load_mnist
 from ..engine.context import PartyContext
 from ..engine.stats import ProtocolStats, totals_by_name
 from ..launch.parties import ZmqParties
+from ..netem.costmodel import predict
 from ..nn.model import Model
 from ..nn.ops import SecureOps
 from ..nn.runner import Hyper
 from ..nn.train import fit, onehot
 from ..tensor import share_input
+from .lan import net_shape
 
 MNIST_INPUTS, MNIST_CLASSES = 784, 10
+EPOCH_ROWS = 60000  # an MNIST training epoch, for the per-epoch predictions
+MODEL_NETS = ("lan-1g", "paper-lan")
 
 
 def training_program(
@@ -150,7 +154,24 @@ def training_record(
         "protocol_calls": len(inside),
         "wall_s": wall_s,
         "protocols": protocols,
+        "predicted": predictions(train, batches, batch_size),
     }
+
+
+def predictions(train: ProtocolStats, batches: int, batch_size: int) -> dict[str, dict[str, float]]:
+    """The cost model's time per batch and per MNIST epoch on the emulated LANs: rounds x
+    one-way delay + the slowest host's transfer + this run's loopback time as compute."""
+    out = {}
+    epoch_batches = -(-EPOCH_ROWS // batch_size)
+    wire = {k: round(v / batches) for k, v in train.wire_per_link.items()}
+    for net in MODEL_NETS:
+        shape = net_shape(net)
+        if shape is None:  # loopback: nothing to predict
+            continue
+        p = predict(round(train.rounds / batches), wire, shape, train.time_s / batches)
+        out[net] = {"seconds_per_batch": p.total_s, "latency_s": p.latency_s, "transfer_s": p.transfer_s,
+                    "compute_s": p.compute_s, "seconds_per_epoch": p.total_s * epoch_batches}
+    return out
 
 
 def format_training(rec: dict[str, Any]) -> str:
@@ -168,4 +189,8 @@ def format_training(rec: dict[str, Any]) -> str:
             f"{r['bytes'] / 1e6:9.1f} {100 * r['bytes_fraction']:5.1f}% {r['rounds']:7d}"
         )
     lines.append("(time: the slowest party's time inside each call; the rest of 100% is local work between calls)")
+    for net, p in rec.get("predicted", {}).items():
+        lines.append(f"cost model on {net}: {p['seconds_per_batch'] * 1000:.0f} ms per batch "
+                     f"(latency {p['latency_s'] * 1000:.0f} + transfer {p['transfer_s'] * 1000:.0f} + compute "
+                     f"{p['compute_s'] * 1000:.0f}), {p['seconds_per_epoch']:.0f} s per {EPOCH_ROWS}-row epoch")
     return "\n".join(lines)
