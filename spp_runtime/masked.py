@@ -30,6 +30,12 @@ So ``open_operands(x, y)`` followed by ``masked_matmul`` costs exactly what
 :func:`.tensor.matmul` does, and every further product of the same operands costs only the
 helper's 8 bytes per output element, offline.
 
+Dealing ahead. The helper's part of every protocol here (masks from the PRGs, the dealt
+products) depends on no input and it receives nothing, so it never waits for P0 or P1: in a
+training job it computes and sends the next steps' product shares while the primaries work on
+this one, bounded only by the transport's flow-control window (docs/NETWORK.md);
+``tests/test_bench_training.py`` checks that P2 receives no message during training.
+
 Security. Each call to :func:`open_operands` draws fresh masks from the PRGs the helper
 shares with P0 and with P1, so ``A = A0 + A1`` is uniform and unknown to either primary (P1
 never sees A0, P0 never sees A1) and the opened ``E = x - A`` is uniform to each of them:
