@@ -60,3 +60,18 @@ def product_share(
 def shares_of(ctx: PartyContext, value: np.ndarray | None, shape: Sequence[int]) -> np.ndarray | None:
     """Deal shares of a helper-known ring array (P0's share from the PRG, P1's sent)."""
     return product_share(ctx, shape, None if value is None else (lambda: value))
+
+
+def deal_pair(ctx: PartyContext, shape: Sequence[int], value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The helper's side of :func:`product_share` when it keeps both shares of what it deals
+    (a mask it will later multiply): P0's share from the P0-P2 PRG, P1's sent offline.
+
+    P0 and P1 call :func:`product_share` at the same point to receive theirs.
+    """
+    if not ctx.is_helper:
+        raise ValueError("only the helper P2 deals")
+    shape = tuple(shape)
+    s0 = ctx.prg(0).uint64(shape)
+    s1 = value - s0
+    ctx.send(1, s1, offline=True)
+    return s0, s1

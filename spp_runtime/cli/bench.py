@@ -56,6 +56,14 @@ NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
               help="Write the records to this JSON file ('-': stdout); no progress display.")
 @click.option("--matmul-speed", is_flag=True,
               help="Time a secure 128x784 @ 784x128 product against plain numpy uint64 (loopback).")
+@click.option("--training", "training", multiple=True, metavar="MODEL",
+              help="Profile secure training of this model (TOML path or packaged name; repeatable) over three "
+                   "local ZeroMQ processes: per-batch seconds, bytes, rounds and the per-protocol breakdown.")
+@click.option("--batches", type=click.IntRange(1, 100000), default=20, show_default=True,
+              help="Batches per --training run (the model's batch size).")
+@click.option("--openings", type=click.Choice(["once", "per-product", "both"]), default="once", show_default=True,
+              help="--training: each matrix opened once per step (masked operands), one Beaver product per "
+                   "matrix product (the cost before them), or both in one run.")
 @click.option("--list", "list_cases", is_flag=True, help="List the benchmark cases and exit.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Use this (running) cluster instead of a local one (loopback).")
@@ -65,8 +73,14 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
           mbit: float | None, check_net: bool, repeat: int, predict_net: str | None, compute_from: Path | None,
           no_model: bool, compare_paper: bool, markdown: bool, plot_path: Path | None,
           from_json: tuple[Path, ...], json_path: Path | None,
-          matmul_speed: bool, list_cases: bool, config_path: Path | None, run_dir: Path | None) -> None:
+          matmul_speed: bool, training: tuple[str, ...], batches: int, openings: str,
+          list_cases: bool, config_path: Path | None, run_dir: Path | None) -> None:
     """Run benchmark cases over the three server processes: time, bytes, rounds, error."""
+    if training:
+        if net != "loopback":
+            raise click.UsageError("--training runs on loopback only")
+        _run_training(training, batches, openings, json_path)
+        return
     from ..bench.lan import describe, net_shape
     from ..bench.records import annotate, machine_info, model_achieved
     from ..bench.registry import ALL_CASES, get_case
@@ -153,6 +167,40 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
 
 
 # -- running ----------------------------------------------------------------------------------------
+def _run_training(specs: tuple[str, ...], batches: int, openings: str, json_path: Path | None) -> None:
+    """``--training``: profile each model (and opening mode) over one set of party processes."""
+    from ..bench.records import machine_info
+    from ..bench.training import format_training, profile_training
+    from ..launch.parties import ZmqParties
+    from ..nn import ModelConfigError
+    from .models import resolve_model
+
+    try:
+        models = [(spec, resolve_model(spec)) for spec in specs]
+    except (ModelConfigError, OSError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    modes = {"once": [True], "per-product": [False], "both": [False, True]}[openings]
+    to_stdout = json_path is not None and str(json_path) == "-"
+    records = []
+    try:
+        with ZmqParties() as parties:
+            for spec, model in models:
+                for reuse in modes:
+                    rec = profile_training(model, batches, reuse_openings=reuse, source=spec, parties=parties)
+                    records.append(rec)
+                    click.echo(format_training(rec) + "\n", err=to_stdout)
+    except SppError as exc:
+        raise click.ClickException(str(exc)) from None
+    if json_path is not None:
+        doc = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(["spp", *sys.argv[1:]]),
+               "net": {"name": "loopback", "rtt_ms": None}, "machine": machine_info(), "training": records}
+        text = json.dumps(doc, indent=1)
+        if to_stdout:
+            click.echo(text)
+        else:
+            json_path.write_text(text)
+
+
 @contextmanager
 def _progress(total: int, label: str, console, quiet: bool) -> Iterator[Callable[[dict], None]]:
     """A progress bar (nothing when quiet); yields the per-record callback."""

@@ -6,8 +6,11 @@ the input gradient and the parameter gradients (summed over the batch, not avera
 optimiser divides by the batch size with one public scaling).
 
 Secure costs per batch of B rows (8-byte ring elements; see the protocols for details):
-Dense d->k forward is one matrix product (1 round, 16(Bd + dk) + 8Bk bytes), backward two
-(weights and input gradient). ReLU forward 7 rounds, ~85 B per element (sign bit and a
+Dense d->k forward opens x and W once (1 round, 16(Bd + dk) bytes) and multiplies them (the
+helper's 8Bk bytes, offline); backward opens dy once (1 round, 16Bk) and reuses the forward
+openings for both products (weights and input gradient: the helper's 8(dk + Bk + Bd)
+bytes offline, the Bk for the scaled gradient), instead of three Beaver products that open
+each matrix twice (16(Bd + dk + Bd + Bk + Bk + dk) bytes, 3 rounds). ReLU forward 7 rounds, ~85 B per element (sign bit and a
 select); backward 1 round, ~32 B per element (a select with the kept sign bit). Sigmoid and
 tanh forward cost what their protocols do (~247 and ~359 B per element); backward one square
 and one product (~64 B per element).
@@ -39,11 +42,17 @@ class Dense:
         return {"W": rng.uniform(-limit, limit, (self.n_in, self.n_out)), "b": np.zeros(self.n_out)}
 
     def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
-        return ops.matmul(x, p["W"]) + p["b"], x
+        """``x @ W + b``; x and W are opened once (secure: one round) and kept as the cache."""
+        xo, wo = ops.operands(x, p["W"])
+        return ops.matmul(xo, wo) + p["b"], (xo, wo)
 
-    def backward(self, ops: Ops, p: dict[str, Any], x: Any, dy: Any, need_dx: bool, step: float = 1.0) -> tuple[Any, Grads]:
-        gw, gb = ops.weight_grad(x, dy, step)
-        return (ops.matmul(dy, p["W"].T) if need_dx else None), {"W": gw, "b": gb}
+    def backward(self, ops: Ops, p: dict[str, Any], cache: Any, dy: Any, need_dx: bool, step: float = 1.0) -> tuple[Any, Grads]:
+        """dy is opened once (secure: one round) and both products reuse the forward pass's
+        openings of x and W (W has not changed yet: the update follows the backward pass)."""
+        xo, wo = cache
+        (dyo,) = ops.operands(dy)
+        gw, gb = ops.weight_grad(xo, dyo, step)
+        return (ops.matmul(dyo, wo.T) if need_dx else None), {"W": gw, "b": gb}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..encoding import FixedPoint
+from ..masked import MaskedOperand, masked_matmul, masked_rescale, open_operands
 from ..protocols import activations, softmax
 from ..protocols.boolean import b2a, select_bits
 from ..protocols.compare import less_than_bits, msb_bits
@@ -43,7 +44,8 @@ class Ops(Protocol):
     """What layers, losses and optimisers need from a back end."""
 
     def constant(self, value: np.ndarray | float) -> Value: ...  # public, e.g. initial zeros
-    def matmul(self, a: Value, b: Value) -> Value: ...
+    def operands(self, *values: Value) -> list[Value]: ...  # for several products (secure: opened once)
+    def matmul(self, a: Value, b: Value) -> Value: ...  # values or operands (``.T`` of an operand too)
     def mul(self, a: Value, b: Value) -> Value: ...
     def scale(self, a: Value, c: float) -> Value: ...  # multiply by a public real
     def weight_grad(self, x: Value, dy: Value, c: float) -> tuple[Value, Value]: ...  # c x^T dy, c sum(dy)
@@ -115,6 +117,9 @@ class FloatOps:
 
     def constant(self, value: np.ndarray | float) -> np.ndarray:
         return np.array(value, dtype=np.float64)
+
+    def operands(self, *values: np.ndarray) -> list[np.ndarray]:
+        return list(values)
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
@@ -193,6 +198,9 @@ class FixedOps:
 
     constant = encode
 
+    def operands(self, *values: np.ndarray) -> list[np.ndarray]:
+        return list(values)
+
     def _through(self, fn, x: np.ndarray) -> np.ndarray:
         return self.encode(fn(self.decode(x)))
 
@@ -265,16 +273,39 @@ class SecureOps:
     ``activation_variant`` picks the sigmoid/tanh/softmax protocols (``"default"`` or the
     paper's ``"spp"``); ReLU uses the default sign-bit protocol and keeps its XOR-shared bit
     as the mask, so the backward pass costs one select (1 round, ~32 B per element).
+
+    ``reuse_openings`` (default): :meth:`operands` masks and opens a matrix once for all its
+    products (:mod:`spp_runtime.masked`); ``False`` passes values through, so every product
+    is a Beaver product opening both its operands (the cost before masked operands, kept
+    for comparison).
     """
 
-    def __init__(self, ctx, activation_variant: str = DEFAULT) -> None:
+    def __init__(self, ctx, activation_variant: str = DEFAULT, reuse_openings: bool = True) -> None:
         self.ctx = ctx
         self.variant = activation_variant
+        self.reuse_openings = reuse_openings
 
     def constant(self, value: np.ndarray | float):
         return SharedTensor.public(self.ctx, np.asarray(value, dtype=np.float64))
 
+    def operands(self, *values):
+        """Each value masked and opened once, all in one round (:func:`.masked.open_operands`),
+        for any number of products: a dense layer opens X and W for its forward product and
+        reuses them, with the output gradient opened once, for both backward products.
+        Operands already opened are passed through; without ``reuse_openings`` everything is."""
+        if not self.reuse_openings:
+            return list(values)
+        todo = [v for v in values if not isinstance(v, MaskedOperand)]
+        opened = iter(open_operands(*todo) if todo else [])
+        return [v if isinstance(v, MaskedOperand) else next(opened) for v in values]
+
     def matmul(self, a, b):
+        """A Beaver product of shared values, or, when either is an operand, a product of
+        operands: 0 rounds and the helper's 8 B per output element if both are (the other is
+        opened first if not)."""
+        if isinstance(a, MaskedOperand) or isinstance(b, MaskedOperand):
+            a, b = self.operands(a, b)
+            return masked_matmul(a, b)
         return a @ b
 
     def mul(self, a, b):
@@ -285,8 +316,17 @@ class SecureOps:
         return a.mul_int(k).truncate(s)
 
     def weight_grad(self, x, dy, c: float):
+        """For operands (a dense layer's opened input and output gradient) no opening at all:
+        the scaled gradient is derived from dy's opening (:func:`.masked.masked_rescale`) and
+        the product of the openings costs the helper's dealing only. For shared values one
+        Beaver product."""
         f = self.ctx.fxp.frac_bits
         k, s1, s2 = grad_scaling(c, f)
+        if isinstance(x, MaskedOperand) or isinstance(dy, MaskedOperand):
+            xo, dyo = self.operands(x, dy)
+            dyso = masked_rescale(dyo, k, s1)
+            gw = masked_matmul(xo.T, dyso, truncate=False).truncate(s2)
+            return gw, dyso.value().sum(axis=0).truncate(s2 - f)
         dys = dy.mul_int(k).truncate(s1)
         return matmul(x.T, dys, truncate=False).truncate(s2), dys.sum(axis=0).truncate(s2 - f)
 

@@ -103,6 +103,7 @@ def run_recurrent_study(
                 run = parties.run(secure_train_program, model, data[0][:n], data[1][:n], p0, short, None,
                                   timeout=6 * 3600.0)
                 weights, _ = run.outputs[0]
+                assert weights is not None  # P0 reconstructs the trained weights
                 train = next(s for s in run.stats if s.name == "train")
                 row.secure_batches = secure_batches
                 row.secure_s_per_batch = train.time_s / secure_batches
