@@ -16,6 +16,7 @@ from spp_runtime.nn.recurrent import GRU, LSTM, RNN
 from spp_runtime.nn.runner import Hyper, secure_train_program, train_plain, train_secure_local
 from spp_runtime.nn.study_recurrent import _train_curve
 from spp_runtime.nn.train import onehot
+from spp_runtime.protocols import activations
 
 CONFIGS = "configs/models"
 LAYERS = [LSTM(3, 4, 5), LSTM(3, 4, 5, True, fused=False), GRU(3, 4, 5), GRU(3, 4, 5, True),
@@ -120,11 +121,31 @@ def _rounds_and_bytes(layer, B):
     return fwd, back
 
 
-@pytest.mark.parametrize("layer,fwd_rounds", [(LSTM(3, 4, 1), 17), (LSTM(3, 4, 1, fused=False), 24),
-                                              (GRU(3, 4, 1), 17), (RNN(3, 4, 1), 8)], ids=["lstm", "lstm_unfused", "gru", "rnn"])
-def test_one_step_costs(layer, fwd_rounds):
-    """One step forward: 1 matrix product, the activations (7 rounds each), the products;
-    the fused LSTM saves a tanh call (7 rounds and 112 B per candidate element)."""
+def _activation_rounds() -> tuple[int, int]:
+    """Rounds of one sigmoid and one tanh call, as the protocols cost them today."""
+    from_x = np.linspace(-2, 2, 8)
+
+    def prog(ctx):
+        sx = inputs(ctx, from_x)
+        with ctx.record("sigmoid_call"):
+            activations.sigmoid(sx)
+        with ctx.record("tanh_call"):
+            activations.tanh(sx)
+
+    run = run_local(prog)
+    return run.top("sigmoid_call")[0].rounds, run.top("tanh_call")[0].rounds
+
+
+@pytest.mark.parametrize("layer,base,sigmoids,tanhs",
+                         [(LSTM(3, 4, 1), 3, 1, 1), (LSTM(3, 4, 1, fused=False), 3, 1, 2),
+                          (GRU(3, 4, 1), 3, 1, 1), (RNN(3, 4, 1), 1, 0, 1)],
+                         ids=["lstm", "lstm_unfused", "gru", "rnn"])
+def test_one_step_costs(layer, base, sigmoids, tanhs):
+    """One step forward: the products (LSTM/GRU 3 rounds: the stacked product, the cell or
+    reset product, the output product; RNN 1) and one sigmoid call for all gates (the fused
+    LSTM's candidate inside it) and the tanh calls; nothing else adds a round."""
+    s_rounds, t_rounds = _activation_rounds()
+    fwd_rounds = base + sigmoids * s_rounds + tanhs * t_rounds
     f1, b1 = _rounds_and_bytes(layer, 2)
     f2, b2 = _rounds_and_bytes(layer, 4)
     assert f1.rounds == f2.rounds == fwd_rounds

@@ -251,6 +251,7 @@ def _check_ports(cfg: ClusterConfig) -> None:
 
 def _wait_ready(run_dir: Path, cfg: ClusterConfig, procs: dict[str, subprocess.Popen], wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
+    refused_at: float | None = None
     with Client(cfg) as client:
         while True:
             for name, proc in procs.items():
@@ -265,12 +266,33 @@ def _wait_ready(run_dir: Path, cfg: ClusterConfig, procs: dict[str, subprocess.P
                     return
             except SppError:
                 pass
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if refused_at is None and any(_refused(run_dir / f"{name}.log") for name in procs):
+                refused_at = now  # a key refusal will not heal: fail now, once the peer logged it too
+            if refused_at is not None and now > refused_at + KEY_REFUSAL_GRACE_S:
+                raise ClusterError(
+                    "a server refused a peer's CURVE key (check each server's keys in the config); logs:\n"
+                    + "\n".join(f"--- {s.name}\n{_tail(s.log)}" for s in _servers(run_dir))
+                )
+            if now > deadline:
                 raise ClusterError(
                     f"the servers did not connect to each other within {wait_s:g} s; logs:\n"
                     + "\n".join(f"--- {s.name}\n{_tail(s.log)}" for s in _servers(run_dir))
                 )
             time.sleep(0.1)
+
+
+KEY_REFUSAL_GRACE_S = 1.0
+# What a server logs when a peer proves a key the config does not list, or refuses ours.
+KEY_REFUSAL_MARKERS = ("refused our key", "unknown CURVE key")
+
+
+def _refused(log: Path) -> bool:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return False
+    return any(marker in text for marker in KEY_REFUSAL_MARKERS)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
