@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -198,6 +198,7 @@ class GrantView:
     grantee: str
     allow: dict[str, str]  # server -> rights ("train,infer"), for the servers that hold it
     granted: str
+    budget: dict[str, str] = field(default_factory=dict)  # server -> "used/rows" (models with a budget)
 
     @property
     def complete(self) -> bool:
@@ -229,7 +230,12 @@ def list_grants(client: Client, name: str | None = None, *, kind: str = "dataset
             entry = merged.setdefault(key, {"owner": str(row.get("owner")), "allow": {},
                                             "granted": str(row.get("granted"))})
             entry["allow"][PARTY_NAMES[p]] = str(row.get("allow"))
-    return [GrantView(k, n, e["owner"], g, e["allow"], e["granted"]) for (k, n, g), e in sorted(merged.items())]
+            if row.get("budget") is not None:
+                used = row.get("used")
+                entry.setdefault("budget", {})[PARTY_NAMES[p]] = \
+                    f"{'?' if used is None else used}/{row.get('budget')}"
+    return [GrantView(k, n, e["owner"], g, e["allow"], e["granted"], e.get("budget", {}))
+            for (k, n, g), e in sorted(merged.items())]
 
 
 @dataclass(frozen=True)
