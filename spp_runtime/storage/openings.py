@@ -61,12 +61,19 @@ class StoredOpening:
         return f"StoredOpening(mask_id={self.mask_id}, tensors={sorted(self.opened)})"
 
     def fingerprint(self) -> bytes:
-        """32 bytes naming this opening (mask id and every F), equal on P0 and P1 iff they
-        hold the same one; public to both (F is)."""
+        """32 bytes naming this opening (mask id and the sha256 of every F), equal on P0 and P1
+        iff they hold the same one; public to both (F is)."""
         h = hashlib.sha256(self.mask_id.encode())
         for k in sorted(self.opened):
-            h.update(k.encode() + b"\0" + np.ascontiguousarray(self.opened[k], dtype=SHARE_DTYPE).tobytes())
+            h.update(k.encode() + b"\0" + _digest(self.opened[k]).encode())
         return h.digest()
+
+
+def _digest(a: np.ndarray) -> str:
+    """sha256 of a ring array's bytes, computed once per array object (an opening's arrays are
+    read-only after load and after the masking, so the digest stays valid)."""
+    a = np.ascontiguousarray(a, dtype=SHARE_DTYPE)
+    return hashlib.sha256(a.data.cast("B") if a.size else b"").hexdigest()
 
 
 def load(model_dir: Path, model_id: str, party: int) -> StoredOpening | None:
