@@ -21,12 +21,12 @@ from spp_runtime.client import Client, JobFailed
 from spp_runtime.client.remote_store import RemoteStore, list_datasets, list_models, upload
 from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
-from spp_runtime.engine.remote import free_ports
+from spp_runtime.launch.files import free_ports
 from spp_runtime.keys import generate, load_pair, load_public
 from spp_runtime.nn.model import model_from_dict
 from spp_runtime.nn.programs import PARAM
 from spp_runtime.nn.runner import Hyper
-from spp_runtime.server import cluster as cl
+from spp_runtime.launch import local as cl
 from spp_runtime.sharing import share
 from spp_runtime.storage.errors import AccessDenied
 from spp_runtime.storage.meta import UploadMeta, new_upload_id
