@@ -5,7 +5,7 @@ header carries the version ``"v"`` (:mod:`.envelope`):
 
 * request ``{"v", "kind": "job", "job", "program", "params", "frac_bits", "inputs":
   [[name, shape], ...], "datasets": {input: "dataset:part"}, "checkpoint": id | None,
-  "save_as": model name | None}`` then,
+  "save_as": model name | None, "model": stored model name | None}`` then,
   to P0 and P1 only, one uint64 share frame per (uploaded) input; inputs named in
   ``datasets`` come from the servers' share stores instead;
   ``{"v", "kind": "status"}`` asks a server how it is;
@@ -54,14 +54,16 @@ class JobRequest:
     datasets: dict[str, str] = field(default_factory=dict)  # input -> "dataset:part"
     checkpoint: str | None = None  # the client-chosen checkpoint id, if any
     save_as: str | None = None  # keep the trained model on the servers under this name
+    model: str | None = None  # a stored model the job runs (``predict``)
 
     def digest(self) -> str:
         """What all three servers must agree on: program, parameters, input names and shapes,
-        stored inputs, the checkpoint id and the stored model's name."""
+        stored inputs, the checkpoint id, the name a model is saved as and the stored model
+        the job runs."""
         blob = msgpack.packb(
             [self.job, self.program, self.params, self.frac_bits,
              sorted((k, list(v)) for k, v in self.input_shapes.items()),
-             sorted(self.datasets.items()), self.checkpoint, self.save_as],
+             sorted(self.datasets.items()), self.checkpoint, self.save_as, self.model],
             use_bin_type=True,
         )
         return hashlib.sha256(blob).hexdigest()[:32]
@@ -103,10 +105,11 @@ def encode_job(
     datasets: Mapping[str, str] | None = None,
     checkpoint: str | None = None,
     save_as: str | None = None,
+    model: str | None = None,
 ) -> list:
     """Frames of a job request; ``shares`` None for the helper; ``datasets`` maps further
     inputs to stored dataset parts ("name:part"); ``save_as`` names the model the job keeps
-    on the servers."""
+    on the servers; ``model`` the stored model the job runs."""
     header = {
         "kind": "job",
         "job": job,
@@ -117,6 +120,7 @@ def encode_job(
         "datasets": dict(datasets or {}),
         "checkpoint": checkpoint,
         "save_as": save_as,
+        "model": model,
     }
     frames = [] if shares is None else [
         array_frame(np.ascontiguousarray(shares[name], dtype=DTYPE)) for name in shapes
@@ -191,7 +195,10 @@ def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: 
     save_as = header.get("save_as")
     if save_as is not None and not names.is_dataset_name(save_as):
         raise BadRequest(f"job {job}: save_as must be a model name: 1-64 of letters, digits and ._-")
-    return JobRequest(job, program, params, frac_bits, shapes, shares, dict(datasets), checkpoint, save_as)
+    model = header.get("model")
+    if model is not None and not names.is_dataset_name(model):
+        raise BadRequest(f"job {job}: model must be a model name: 1-64 of letters, digits and ._-")
+    return JobRequest(job, program, params, frac_bits, shapes, shares, dict(datasets), checkpoint, save_as, model)
 
 
 # -- replies -----------------------------------------------------------------------------------------

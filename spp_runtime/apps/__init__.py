@@ -2,7 +2,8 @@
 
 ``basic`` (``matmul``, ``mul``, ``demo``), ``stored`` (``dense_scores``, ``column_sums``: programs
 over stored datasets that use the job services), and the tables the applications export
-themselves: ``bench.programs`` (``bench``) and ``nn.programs`` (``train``, ``infer``).
+themselves: ``bench.programs`` (``bench``), ``nn.programs`` (``train``, ``infer``) and
+``nn.predict`` (``predict``: a stored model on the client's query rows).
 ``spp server`` hands :data:`PROGRAMS` to the server; the server itself imports no application.
 Adding a program is one entry in its application's table.
 """
@@ -13,11 +14,12 @@ from collections.abc import Mapping
 
 from ..bench import programs as bench_programs
 from ..jobs import Program, compose
+from ..nn import predict as nn_predict
 from ..nn import programs as nn_programs
 from . import basic, stored
 
 PROGRAMS: Mapping[str, Program] = compose(
-    basic.PROGRAMS, bench_programs.PROGRAMS, stored.PROGRAMS, nn_programs.PROGRAMS
+    basic.PROGRAMS, bench_programs.PROGRAMS, stored.PROGRAMS, nn_programs.PROGRAMS, nn_predict.PROGRAMS
 )
 
 __all__ = ["PROGRAMS"]

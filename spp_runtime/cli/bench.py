@@ -40,8 +40,12 @@ NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
               help="Probe the emulated link first (ping-pong, bulk); fail unless delay and rate are within 20%.")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Runs per case and shape: time is the median, with min and max.")
-@click.option("--predict", "predict_net", type=click.Choice(NET_CHOICES[1:]), default=None,
-              help="Cost model for this network instead of the run's own (rounds x delay + bytes/rate + compute).")
+@click.option("--predict", "predict_net", default=None, metavar="NET|MODEL",
+              help=f"A network ({', '.join(NET_CHOICES[1:])}): its cost model instead of the run's own (rounds x "
+                   "delay + bytes/rate + compute). A model (mnist_a or a .toml): benchmark the prediction "
+                   "service (spp predict) on a model kept on the servers, per --batch.")
+@click.option("--batch", "predict_batches", default="1,128", show_default=True, metavar="N[,N...]",
+              help="Rows per query for --predict MODEL.")
 @click.option("--compute-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Loopback --json output giving each case's compute time for the model on an emulated net "
                    "[default: measure it with a loopback run first].")
@@ -74,12 +78,18 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
           no_model: bool, compare_paper: bool, markdown: bool, plot_path: Path | None,
           from_json: tuple[Path, ...], json_path: Path | None,
           matmul_speed: bool, training: tuple[str, ...], batches: int, openings: str,
-          list_cases: bool, config_path: Path | None, run_dir: Path | None) -> None:
+          list_cases: bool, config_path: Path | None, run_dir: Path | None,
+          predict_batches: str = "1,128") -> None:
     """Run benchmark cases over the three server processes: time, bytes, rounds, error."""
     if training:
         if net != "loopback":
             raise click.UsageError("--training runs on loopback only")
         _run_training(training, batches, openings, json_path)
+        return
+    if predict_net is not None and predict_net not in NET_CHOICES[1:]:
+        if net != "loopback":
+            raise click.UsageError("--predict MODEL runs on loopback only (the LAN bench runs protocol cases)")
+        _predict_bench(predict_net, predict_batches, repeat, json_path, config_path, run_dir)
         return
     from ..bench.lan import describe, net_shape
     from ..bench.records import annotate, machine_info, model_achieved
@@ -164,6 +174,52 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
         failures.append("accuracy bar missed by " + ", ".join(f"{r['protocol']}/{r['variant']}/{r['dim']}" for r in bad))
     if failures:
         raise click.ClickException("; ".join(failures))
+
+
+# -- the prediction service -------------------------------------------------------------------------
+def _predict_bench(spec: str, batches: str, repeat: int, json_path: Path | None, config_path: Path | None,
+                   run_dir: Path | None) -> None:
+    from ..bench.predict import ANCHORS, run_predict_bench
+    from ..bench.records import machine_info
+    from ..client import Client
+    from ..nn import ModelConfigError
+    from .models import resolve_model
+
+    try:
+        model = resolve_model(spec)
+        sizes = [int(b) for b in batches.split(",") if b.strip()]
+    except (ModelConfigError, ValueError) as exc:
+        raise click.UsageError(f"--predict {spec} --batch {batches}: {exc}") from None
+    if not sizes or min(sizes) < 1:
+        raise click.UsageError("--batch takes row counts >= 1, e.g. 1,128")
+    console = make_console()
+    if json_path is not None and str(json_path) == "-":
+        console.file = sys.stderr
+    echo = console.print
+    try:
+        with cl.cluster_for(config_path, run_dir or cl.default_run_dir(), echo=echo) as cfg, Client(cfg) as client:
+            client.connect()
+            records = run_predict_bench(client, model, sizes, repeat,
+                                        on_record=lambda r: echo(f"{r['phase']}, batch {r['batch']}: "
+                                                                 f"{r['time_s'] * 1e3:.1f} ms, {r['bytes'] / 1e6:.4f} MB, "
+                                                                 f"{r['rounds']} rounds"))
+    except SppError as exc:
+        raise click.ClickException(str(exc)) from None
+    table = Table(title=f"spp predict, model {model.name}, loopback (median of {repeat})", title_justify="left")
+    for col in ("phase", "batch", "time ms", "server ms", "MB (online + offline)", "online MB", "rounds"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r["phase"], str(r["batch"]), f"{r['time_s'] * 1e3:.1f}", f"{r.get('server_s_median', r['server_s']) * 1e3:.1f}",
+                      f"{r['bytes'] / 1e6:.4f}", f"{r['online_bytes'] / 1e6:.4f}", str(r["rounds"]))
+    console.print(table)
+    if json_path is not None:
+        doc = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(["spp", *sys.argv[1:]]),
+               "net": {"name": "loopback"}, "machine": machine_info(), "anchors": ANCHORS, "records": records}
+        text = json.dumps(doc, indent=1)
+        if str(json_path) == "-":
+            click.echo(text)
+        else:
+            json_path.write_text(text)
 
 
 # -- running ----------------------------------------------------------------------------------------

@@ -65,13 +65,17 @@ def _report(outcomes: dict[str, object], done: str, retry: str) -> None:
 @click.option("--allow", "allow", required=True, callback=_rights, metavar="RIGHTS",
               help=f"Comma-separated rights (replace what CLIENT had): on a dataset {', '.join(DATASET_RIGHTS)}; "
                    f"on a model {', '.join(MODEL_RIGHTS)}.")
+@click.option("--budget", type=click.IntRange(1, 2**53), default=None, metavar="ROWS",
+              help="On a model: at most ROWS rows of predictions under this grant (a fresh count).")
 @_options
-def grant(dataset: str | None, model: str | None, grantee: str, allow: frozenset[str], config_path: Path | None,
-          key_name: str | None, run_dir: Path | None) -> None:
+def grant(dataset: str | None, model: str | None, grantee: str, allow: frozenset[str], budget: int | None,
+          config_path: Path | None, key_name: str | None, run_dir: Path | None) -> None:
     """Let CLIENT use a dataset you own: train (train models on it), infer (run models over
     it and get the scores), release-model (take models trained on it off the servers); or a
-    model you keep on the servers: predict (query it)."""
+    model you keep on the servers: predict (query it), optionally --budget ROWS."""
     kind, name = _kind(dataset, model)
+    if budget is not None and kind != "model":
+        raise click.BadParameter("a query budget applies to a --model", param_hint="--budget")
     valid = DATASET_RIGHTS if kind == "dataset" else MODEL_RIGHTS
     if not allow <= set(valid):
         raise click.BadParameter(f"a {kind} takes the rights {', '.join(valid)}, not {describe(allow - set(valid))}",
@@ -79,10 +83,11 @@ def grant(dataset: str | None, model: str | None, grantee: str, allow: frozenset
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
         with Client(cfg, key) as client:
-            outcomes = grant_both(client, str(name), grantee, allow, kind=kind)
+            outcomes = grant_both(client, str(name), grantee, allow, kind=kind, budget=budget)
     except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
-    _report(outcomes, f"Granted {describe(allow)} on {kind} {name} to {grantee}",
+    limit = "" if budget is None else f" (budget {budget} rows)"
+    _report(outcomes, f"Granted {describe(allow)}{limit} on {kind} {name} to {grantee}",
             "A job needs the grant on both p0 and p1: run the command again once they answer.")
 
 
@@ -125,11 +130,12 @@ def grants(dataset: str | None, model: str | None, config_path: Path | None, key
         click.echo("No grants." if name is None else f"No grants on {kind} {name}.")
         return
     table = Table(title_justify="left")
-    for col in ("object", "owner", "grantee", "rights", "granted", "state"):
+    for col in ("object", "owner", "grantee", "rights", "granted", "rows used", "state"):
         table.add_column(col)
     for v in views:
         rights = next(iter(v.allow.values()))
         state = "on p0 and p1" if v.complete else "; ".join(f"{s}: {r}" for s, r in v.allow.items()) + \
             " (a job needs the same grant on both: grant again)"
-        table.add_row(f"{v.kind} {v.name}", v.owner, v.grantee, rights, v.granted, state)
+        used = "; ".join(f"{s}: {u}" for s, u in v.budget.items()) if v.budget else "-"
+        table.add_row(f"{v.kind} {v.name}", v.owner, v.grantee, rights, v.granted, used, state)
     make_console().print(table)

@@ -12,6 +12,7 @@ from . import demo as demo_cmd
 from . import grants as grants_cmd
 from . import keys as keys_cmd
 from . import model_store as models_cmd
+from . import predict as predict_cmd
 from . import server as server_cmd
 from . import status as status_cmd
 from . import study as study_cmd
@@ -34,6 +35,7 @@ cli.add_command(grants_cmd.grant)
 cli.add_command(grants_cmd.grants)
 cli.add_command(keys_cmd.keys)
 cli.add_command(models_cmd.models)
+cli.add_command(predict_cmd.predict)
 cli.add_command(grants_cmd.revoke)
 cli.add_command(server_cmd.server)
 cli.add_command(status_cmd.status)

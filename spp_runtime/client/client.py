@@ -176,6 +176,7 @@ class Client:
         datasets: Mapping[str, str] | None = None,
         checkpoint: str | None = None,
         save_as: str | None = None,
+        model: str | None = None,
         on_progress: Callable[[int, int, dict], None] | None = None,
     ) -> JobResult:
         """Run ``program`` on secret-shared ``inputs`` (plaintext reals, or ring elements if
@@ -185,7 +186,9 @@ class Client:
         which P0 and P1 read from their stores. ``checkpoint`` names the job's checkpoint
         (programs save and resume it, see docs/STORAGE.md). ``save_as`` asks a program that
         trains a model (``train``) to keep it on the servers under that name instead of
-        returning it. ``on_progress(done, total, info)``
+        returning it. ``model`` names a stored model the program runs (``predict``: P0 and
+        P1 use their shares of it, if the client's grants allow).
+        ``on_progress(done, total, info)``
         is called for each progress report of the running program."""
         self.connect()
         inputs = dict(inputs or {})
@@ -203,7 +206,7 @@ class Client:
         args = (job, program, dict(params or {}), fxp.frac_bits, shapes)
         refs = dict(datasets or {})
         for p, shares in enumerate((shares0, shares1, None)):
-            self._socks[p].send_multipart(messages.encode_job(*args, shares, refs, checkpoint, save_as), copy=False)
+            self._socks[p].send_multipart(messages.encode_job(*args, shares, refs, checkpoint, save_as, model), copy=False)
         del shares0, shares1
         timeout = self.cfg.timeouts.job_s if timeout is None else timeout
         replies = self._gather(job, timeout, want_status=False, on_progress=on_progress)

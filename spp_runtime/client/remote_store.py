@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -81,10 +81,15 @@ class RemoteStore:
         self._ask("datasets.delete", {"name": name})
 
     # -- grants -------------------------------------------------------------------------------
-    def grant(self, dataset: str, grantee: str, allow: Iterable[str], *, kind: str = "dataset") -> dict:
+    def grant(self, dataset: str, grantee: str, allow: Iterable[str], *, kind: str = "dataset",
+              budget: int | None = None) -> dict:
         """Give ``grantee`` exactly the rights ``allow`` on a dataset (or, with
-        ``kind="model"``, a stored model) the client owns."""
-        return self._ask("grants.set", {kind: dataset, "grantee": grantee, "allow": sorted(allow)})
+        ``kind="model"``, a stored model) the client owns; ``budget``: at most that many rows
+        of predictions on the model (a fresh count)."""
+        header: dict = {kind: dataset, "grantee": grantee, "allow": sorted(allow)}
+        if budget is not None:
+            header["budget"] = budget
+        return self._ask("grants.set", header)
 
     def revoke(self, dataset: str, grantee: str, *, kind: str = "dataset") -> bool:
         """Take every right on a dataset (or model) the client owns from ``grantee``; False if
@@ -193,6 +198,7 @@ class GrantView:
     grantee: str
     allow: dict[str, str]  # server -> rights ("train,infer"), for the servers that hold it
     granted: str
+    budget: dict[str, str] = field(default_factory=dict)  # server -> "used/rows" (models with a budget)
 
     @property
     def complete(self) -> bool:
@@ -200,12 +206,13 @@ class GrantView:
         return len(self.allow) == 2 and len(set(self.allow.values())) == 1
 
 
-def grant(client: Client, name: str, grantee: str, allow: Iterable[str], *, kind: str = "dataset") -> dict[str, object]:
+def grant(client: Client, name: str, grantee: str, allow: Iterable[str], *, kind: str = "dataset",
+          budget: int | None = None) -> dict[str, object]:
     """Send the grant on a dataset (or model) to P0 and P1; ``{server: answer body or the
     exception}``. Idempotent: a grant that reached one server only is completed by sending
-    it again."""
+    it again (a grant with a ``budget`` then starts a fresh count on both)."""
     rights = sorted(set(allow))
-    return _both(client, lambda s: s.grant(name, grantee, rights, kind=kind))
+    return _both(client, lambda s: s.grant(name, grantee, rights, kind=kind, budget=budget))
 
 
 def revoke(client: Client, name: str, grantee: str, *, kind: str = "dataset") -> dict[str, object]:
@@ -223,7 +230,12 @@ def list_grants(client: Client, name: str | None = None, *, kind: str = "dataset
             entry = merged.setdefault(key, {"owner": str(row.get("owner")), "allow": {},
                                             "granted": str(row.get("granted"))})
             entry["allow"][PARTY_NAMES[p]] = str(row.get("allow"))
-    return [GrantView(k, n, e["owner"], g, e["allow"], e["granted"]) for (k, n, g), e in sorted(merged.items())]
+            if row.get("budget") is not None:
+                used = row.get("used")
+                entry.setdefault("budget", {})[PARTY_NAMES[p]] = \
+                    f"{'?' if used is None else used}/{row.get('budget')}"
+    return [GrantView(k, n, e["owner"], g, e["allow"], e["granted"], e.get("budget", {}))
+            for (k, n, g), e in sorted(merged.items())]
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ the party context carries none.
 """
 
 from .program import Inputs, Outputs, Params, Program, Shapes, compose, programs_table
-from .services import JobServices, NullServices, Resumed
+from .services import JobServices, NullServices, Resumed, StoredModel
 
 __all__ = [
     "Inputs", "JobServices", "NullServices", "Outputs", "Params", "Program", "Resumed", "Shapes",
-    "compose", "programs_table",
+    "StoredModel", "compose", "programs_table",
 ]

@@ -17,6 +17,14 @@ program states its needs once and the server checks them generically. A program 
 a model on the servers (``services.save_model``) says so with ``stores_model``; the servers
 refuse ``save_as`` for any other.
 
+Stored models: a program that runs a model kept on the servers (``predict``; job field
+``model``) says so with ``takes_model(params, shapes, model)``: given the model's public
+record (``{"config": ..., "tensors": {name: shape}}``) it checks the job (ValueError) and
+returns the number of rows of predictions the job asks for, which the primaries charge
+against the client's query budget. The servers refuse ``model`` for any other program, and
+check the client's right to query the model (``StorageService.authorize_predict``) before it
+runs; the program gets the model through ``services.stored_model``.
+
 Applications export their programs as a table (:func:`programs_table`); the server command
 joins the tables with :func:`compose`.
 """
@@ -40,6 +48,7 @@ Params = Mapping[str, Any]
 Outputs = Mapping[str, SharedTensor | np.ndarray]
 Shapes = Mapping[str, tuple[int, ...]]
 Access = Callable[[Params, bool], Mapping[str, Rights]]
+ModelCheck = Callable[[Params, Shapes, Mapping[str, Any]], int]
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Program:
     description: str = ""
     access: Access | None = None  # rights needed per stored input; None: own datasets only
     stores_model: bool = False  # may keep a model on the servers (job field save_as)
+    takes_model: ModelCheck | None = None  # runs a stored model (job field model): check, rows asked
 
     def required_rights(self, params: Params, name: str, *, keeps_model: bool = False) -> Rights | None:
         """The rights a client needs on another owner's dataset to feed it to input ``name``
@@ -67,13 +77,18 @@ class Program:
             raise ValueError(f"program {self.name!r}: cannot tell the rights it needs ({exc})") from None
         return frozenset(needed) if needed else None
 
-    def validate(self, params: Params, shapes: Shapes) -> None:
+    def validate(self, params: Params, shapes: Shapes, model: Mapping[str, Any] | None = None) -> int:
+        """Check a job (ValueError); returns the rows of predictions it asks of a stored
+        ``model`` (0 without one)."""
         if self.inputs is not None and set(shapes) != set(self.inputs):
             raise ValueError(
                 f"program {self.name!r} takes inputs {list(self.inputs)}, got {sorted(shapes)}"
             )
         if self.check is not None:
             self.check(params, shapes)
+        if model is not None and self.takes_model is not None:
+            return int(self.takes_model(params, shapes, model))
+        return 0
 
 
 def programs_table(*programs: Program) -> Mapping[str, Program]:

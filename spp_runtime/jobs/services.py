@@ -21,6 +21,11 @@ confirm to each other) under the name the client chose (``Client.run(..., save_a
 ``services.save_as``); the model is owned by the submitting client and records the stored
 datasets it was trained on. Without a name it raises.
 
+``stored_model`` is the model kept on the servers that the job runs (``Client.run(...,
+model="m1")``, programs with ``takes_model``): its public config and tensor shapes on every
+party, and on P0 and P1 access to this primary's shares and to its stored weight opening
+(``nn.masked_weights``); None for jobs without one.
+
 :class:`JobServices` is the protocol; the servers' implementation is
 ``server.services.ServerServices``. :class:`NullServices` is the inert default for programs
 run outside a server (``run_local``): no progress, no checkpoint id.
@@ -28,9 +33,11 @@ run outside a server (``run_local``): no progress, no checkpoint id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
 
 from ..errors import SppError
 from ..tensor import SharedTensor
@@ -43,6 +50,30 @@ class Resumed:
     step: int
     tensors: dict[str, SharedTensor]
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A stored model a job runs, as one party sees it. ``load_shares(names)`` gives this
+    primary's shares of the named tensors; ``load_opening()`` its stored opening of the
+    weights as ``(mask_id, seed, {tensor: F})`` or None; ``save_opening`` replaces it. On the
+    helper the three raise (it holds nothing)."""
+
+    name: str
+    model_id: str
+    config: dict[str, Any]
+    shapes: dict[str, tuple[int, ...]]
+    load_shares: Callable[[Sequence[str]], dict[str, np.ndarray]]
+    load_opening: Callable[[], tuple[str, bytes, dict[str, np.ndarray]] | None]
+    save_opening: Callable[[str, bytes, Mapping[str, np.ndarray]], None]
+
+    def __repr__(self) -> str:
+        return f"StoredModel({self.name!r}, model_id={self.model_id})"
+
+
+def helper_holds_nothing(*_: object) -> Any:
+    """What a helper's StoredModel does when asked for shares or openings."""
+    raise SppError("the helper holds no share and no opening of a stored model")
 
 
 class JobServices(Protocol):
@@ -81,6 +112,11 @@ class JobServices(Protocol):
         public ``config`` and ``info``. All three parties must call it (raises without a name)."""
         ...
 
+    @property
+    def stored_model(self) -> StoredModel | None:
+        """The stored model the job runs (job field ``model``); None without one."""
+        ...
+
 
 def no_checkpoint_id() -> SppError:
     """The error of ``save_checkpoint`` in a job submitted without a checkpoint id."""
@@ -102,6 +138,10 @@ class NullServices:
 
     @property
     def save_as(self) -> str | None:
+        return None
+
+    @property
+    def stored_model(self) -> StoredModel | None:
         return None
 
     def save_model(self, tensors: Mapping[str, SharedTensor], *, config: Mapping[str, Any],

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +40,10 @@ from ..config import ClusterConfig
 from ..engine.context import PartyContext
 from ..engine.session import describe, run_in_session
 from ..errors import PeerFailed, SppError
-from ..jobs import Program
+from ..jobs import Program, StoredModel
+from ..jobs.services import helper_holds_nothing
 from ..keys import load_pair, load_public
+from ..storage import openings
 from ..storage.checkpoints import CheckpointStore
 from ..storage.errors import AccessDenied
 from ..storage.models import Source
@@ -186,7 +188,7 @@ class PartyServer:
                 req.frames, header, with_shares=self.party != 2,
                 max_bytes=self.cfg.max_message_bytes,
             )
-            stored = self._validate(job, req.client)
+            stored, model = self._validate(job, req.client)
         except (BadRequest, JobRejected, ValueError) as exc:
             log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
             self.failed += 1
@@ -203,18 +205,23 @@ class PartyServer:
             {k: list(v) for k, v in job.input_shapes.items()}, job.datasets or "none",
         )
         if self.party == 0:
-            self._announce_and_run(job, req.route, stored, req.client)
+            self._announce_and_run(job, req.route, stored, req.client, model)
         elif job.job in self._refused:
             self._refuse(job.job, req.route)
         else:
             self._pending[job.job] = _Pending(job, req.route, time.monotonic(), req.client)
 
-    def _validate(self, job: messages.JobRequest, client: str, stored: dict | None = None) -> dict[str, list]:
-        """Check a job from ``client``; returns its stored inputs ``{input: [shape, upload_id]}``.
+    def _validate(self, job: messages.JobRequest, client: str, stored: dict | None = None,
+                  model: dict | None = None) -> tuple[dict[str, list], dict | None]:
+        """Check a job from ``client``; returns its stored inputs ``{input: [shape, upload_id]}``
+        and the public record of the stored model it runs (``name, model_id, tensors,
+        config``; None without one).
 
         P0 reads them from its store; P1 and P2 check them against P0's announcement
-        (``stored``) once it arrives (before that, they check what they can). P0 and P1 check
-        that ``client`` may use each stored dataset for this program (own grant store)."""
+        (``stored``, ``model``) once it arrives (before that, they check what they can). P0 and
+        P1 check that ``client`` may use each stored dataset for this program and may query
+        the model (own grant store), and charge the query's rows against the client's budget
+        on the model (P0 on the request, P1 on the announcement)."""
         if job.frac_bits != self.cfg.frac_bits:
             raise JobRejected(
                 f"job {job.job}: client uses {job.frac_bits} fractional bits, servers use "
@@ -234,12 +241,14 @@ class PartyServer:
                     self.storage.models.check_free(job.save_as)
                 except SppError as exc:
                     raise JobRejected(f"job {job.job}: {exc}") from None
+        announced = stored is not None
+        model = self._model_record(job, client, announced, model)
         if job.datasets and stored is None:
             if self.party == 2:
-                return {}
+                return {}, model
             stored = {k: self._stored_input(job, client, k, ref) for k, ref in job.datasets.items()}
             if self.party == 1:
-                return stored
+                return stored, model
         elif job.datasets and self.party == 1:
             mine = {k: self._stored_input(job, client, k, ref) for k, ref in job.datasets.items()}
             if mine != stored:
@@ -248,10 +257,46 @@ class PartyServer:
         stored = stored or {}
         shapes = {**job.input_shapes, **{k: tuple(v[0]) for k, v in stored.items()}}
         try:
-            self.programs[job.program].validate(job.params, shapes)
+            rows = self.programs[job.program].validate(job.params, shapes, model)
         except (ValueError, KeyError, TypeError) as exc:
             raise JobRejected(f"job {job.job}: {exc}") from None
-        return stored
+        if job.model is not None and self.storage is not None:
+            try:  # the query's rows against the client's budget: counted once per primary
+                self.storage.models.charge(job.model, client, rows, commit=self.party == 0 or announced)
+            except SppError as exc:
+                raise JobRejected(f"job {job.job}: {exc}") from None
+        return stored, model
+
+    def _model_record(self, job: messages.JobRequest, client: str, announced: bool, model: dict | None) -> dict | None:
+        """The public record of the stored model ``job`` runs, if ``client`` may query it: P0
+        and P1 from their own stores (P1 also checks it is the version P0 announced), the
+        helper from P0's announcement. JobRejected otherwise."""
+        if job.model is None:
+            if model is not None:
+                raise JobRejected(f"job {job.job}: p0 announced a model the request does not name")
+            return None
+        if self.programs[job.program].takes_model is None:
+            raise JobRejected(f"job {job.job}: program {job.program!r} does not run a stored model")
+        if announced and not (isinstance(model, dict) and model.get("name") == job.model):
+            raise JobRejected(f"job {job.job}: p0 announced no stored model {job.model!r}")
+        if self.storage is None:
+            return model
+        try:
+            m = self.storage.authorize_model(client, job.model)
+        except AccessDenied as exc:
+            raise JobRejected(f"job {job.job}: {exc}") from None
+        except SppError:
+            raise JobRejected(f"job {job.job}: no model {job.model!r} on {self.name}") from None
+        if m.frac_bits != self.cfg.frac_bits:
+            raise JobRejected(f"job {job.job}: model {job.model!r} was stored with {m.frac_bits} fractional bits; "
+                              f"the servers use {self.cfg.frac_bits}")
+        mine = {"name": m.name, "model_id": m.model_id, "config": m.config,
+                "tensors": {k: list(v) for k, v in m.tensors.items()}}
+        if announced and model is not None and (model.get("model_id"), model.get("tensors")) != \
+                (mine["model_id"], mine["tensors"]):
+            raise JobRejected(f"job {job.job}: {self.name} holds another version of model {job.model!r} than p0 "
+                              f"(its owner can delete it and store it again)")
+        return mine
 
     def _stored_input(self, job: messages.JobRequest, client: str, name: str, ref: str) -> list:
         """``[shape, upload_id]`` of a stored input on this primary; JobRejected if unusable
@@ -314,11 +359,12 @@ class PartyServer:
         self.failed += 1
         self.transport.reply(route, messages.encode_error(job_id, self.name, JobRejected(f"{reason} (reported by p0)")))
 
-    def _announce_and_run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str) -> None:
+    def _announce_and_run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str,
+                          model: dict | None) -> None:
         for q in (1, 2):
             self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest(),
-                                            "stored": stored, "client": client})
-        self._run(job, route, stored, client)
+                                            "stored": stored, "client": client, "model": model})
+        self._run(job, route, stored, client, model)
 
     def _run_announced(self) -> None:
         """P1/P2: run announced jobs in P0's order once their requests are here."""
@@ -341,13 +387,14 @@ class PartyServer:
                     stored = body.get("stored") or {}
                     if not isinstance(stored, dict) or set(stored) != set(job.datasets):
                         raise JobRejected(f"job {job_id}: p0 announced different stored inputs")
-                    stored = self._validate(job, client, stored)
+                    model = body.get("model")
+                    stored, model = self._validate(job, client, stored, model if isinstance(model, dict) else None)
                 except (JobRejected, ValueError, TypeError) as exc:
                     self.transport.abort_session(describe(exc), session=session)
                     self.failed += 1
                     self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
                     continue
-                self._run(job, route, stored, client)
+                self._run(job, route, stored, client, model)
             elif job_id in self._rejected:
                 self._announced.popleft()
                 self.transport.abort_session(self._rejected.pop(job_id)[0], session=session)
@@ -385,7 +432,7 @@ class PartyServer:
                 log.warning("%s: lost a peer: %s", self.name, self.transport.peer_status())
 
     def _services(self, ctx: PartyContext, job: messages.JobRequest, route: bytes, client: str,
-                  stored: dict) -> ServerServices:
+                  stored: dict, model: dict | None) -> ServerServices:
         ckpts, sources = None, []
         if job.checkpoint is not None and self.storage is not None:
             if client not in self._checkpoints:  # each client's own namespace of checkpoint ids
@@ -403,10 +450,36 @@ class PartyServer:
         return ServerServices(ctx, job=job.job, reporter=reporter, checkpoints=ckpts,
                               checkpoint_id=job.checkpoint, binding=binding, save_as=job.save_as,
                               models=self.storage.models if self.storage is not None else None,
-                              client=client, sources=tuple(sources))
+                              client=client, sources=tuple(sources),
+                              stored_model=None if model is None else self._stored_model(model))
+
+    def _stored_model(self, record: dict) -> StoredModel:
+        """The stored model a job runs, for its program: shares and opening on P0 and P1."""
+        name, model_id = str(record["name"]), str(record["model_id"])
+        shapes = {str(k): tuple(int(n) for n in v) for k, v in record["tensors"].items()}
+        if self.storage is None:
+            return StoredModel(name, model_id, dict(record["config"]), shapes, helper_holds_nothing,
+                               helper_holds_nothing, helper_holds_nothing)
+        models, party = self.storage.models, self.party
+
+        def load_shares(names: Sequence[str]) -> dict[str, np.ndarray]:
+            m, shares = models.load(name, only=names)
+            if m.model_id != model_id:
+                raise SppError(f"model {name!r} changed on {self.name} while the job started")
+            return shares
+
+        def load_opening() -> tuple[str, bytes, dict[str, np.ndarray]] | None:
+            op = openings.load(models.directory(name), model_id, party)
+            return None if op is None else (op.mask_id, op.seed, op.opened)
+
+        def save_opening(mask_id: str, seed: bytes, opened: Mapping[str, np.ndarray]) -> None:
+            openings.save(models.directory(name), models.trash, model_id, party,
+                          openings.StoredOpening(mask_id, seed, dict(opened)))
+
+        return StoredModel(name, model_id, dict(record["config"]), shapes, load_shares, load_opening, save_opening)
 
     # -- running one job -------------------------------------------------------------------------
-    def _run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str) -> None:
+    def _run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str, model: dict | None) -> None:
         program = self.programs[job.program]
         t0 = time.perf_counter()
 
@@ -420,7 +493,7 @@ class PartyServer:
                 if self.storage is not None:
                     share = self.storage.store.load(*ref.split(":"))  # read-only memmap
                 inputs[name] = SharedTensor.like(ctx, share, tuple(stored[name][0]))
-            return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route, client, stored)))
+            return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route, client, stored, model)))
 
         self._current_job = job.job
         try:

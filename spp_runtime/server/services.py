@@ -26,7 +26,7 @@ import numpy as np
 
 from ..engine.context import PartyContext
 from ..errors import SppError
-from ..jobs.services import Resumed, no_checkpoint_id, no_model_name
+from ..jobs.services import Resumed, StoredModel, no_checkpoint_id, no_model_name
 from ..storage.checkpoints import CheckpointStore
 from ..storage.models import ModelStore, Source
 from ..tensor import SharedTensor
@@ -48,6 +48,7 @@ class ServerServices:
     models: ModelStore | None = None  # set on P0 and P1 when the job has save_as
     client: str = "local"  # the submitting client: the owner of a model the job stores
     sources: tuple[Source, ...] = ()  # the stored dataset parts the job reads
+    stored_model: StoredModel | None = None  # the stored model the job runs (job field model)
     min_interval_s: float = 0.1
     _last: float = 0.0
 

@@ -190,10 +190,25 @@ class StorageService:
             if grantee not in self.clients:
                 raise AccessDenied(f"{self.name} knows no client {grantee!r} (clients.allowed: "
                                    f"{', '.join(sorted(self.clients))})")
-            store = self.store if kind_name == "dataset" else self.models
-            grant = store.set_grant(name, grantee, allow)
-            log.info("%s: %s granted %s on %s %r to %s", self.name, client, describe(allow), kind_name, name, grantee)
-            return {kind_name: name, "grantee": grantee, "allow": describe(grant.allow), "granted": grant.granted}
+            budget = header.get("budget")
+            if budget is not None:
+                if kind_name != "model":
+                    raise BadRequest(f"grants.set on dataset {name!r}: a query budget applies to models only")
+                try:
+                    grant_rules.check_budget(budget)
+                except ValueError as exc:
+                    raise BadRequest(f"grants.set on model {name!r}: {exc}") from None
+            if kind_name == "dataset":
+                grant = self.store.set_grant(name, grantee, allow)
+            else:
+                grant = self.models.set_grant(name, grantee, allow, budget)
+            log.info("%s: %s granted %s on %s %r to %s%s", self.name, client, describe(allow), kind_name, name,
+                     grantee, "" if budget is None else f" (budget {budget} rows)")
+            body: dict[str, Any] = {kind_name: name, "grantee": grantee, "allow": describe(grant.allow),
+                                    "granted": grant.granted}
+            if grant.budget is not None:
+                body["budget"] = grant.budget.rows
+            return body
         if kind == "grants.revoke":
             store = self.store if kind_name == "dataset" else self.models
             revoked = store.revoke(name, grantee)
@@ -212,7 +227,7 @@ class StorageService:
         mm = self.models.show(msg.text(header, "model"))
         return _Target("model", mm.name, mm.owner)
 
-    def _list_grants(self, header: dict, client: str) -> list[dict[str, str]]:
+    def _list_grants(self, header: dict, client: str) -> list[dict[str, Any]]:
         """Grants on the client's datasets and models, and grants to the client."""
         rows = []
         objects: list[tuple[str, str, str, dict[str, grant_rules.Grant]]] = []
@@ -226,8 +241,12 @@ class StorageService:
         for kind_name, name, owner, given in objects:
             for g in given.values():
                 if client in (owner, g.grantee):
-                    rows.append({"kind": kind_name, "name": name, "owner": owner, "grantee": g.grantee,
-                                 "allow": describe(g.allow), "granted": g.granted})
+                    row: dict[str, Any] = {"kind": kind_name, "name": name, "owner": owner, "grantee": g.grantee,
+                                           "allow": describe(g.allow), "granted": g.granted}
+                    if g.budget is not None:
+                        row["budget"] = g.budget.rows
+                        row["used"] = self.models.used(name, g.grantee)
+                    rows.append(row)
         return rows
 
     # -- access -------------------------------------------------------------------------------
@@ -261,6 +280,14 @@ class StorageService:
                 raise AccessDenied(f"model {name!r} was trained on an earlier upload of dataset {src.dataset!r}")
             grant_rules.check(kind="dataset", name=src.dataset, owner=ds.owner, grants=ds_grants, client=client,
                               needed=frozenset({INFER}), program="predict", party=self.name)
+        return manifest
+
+    def authorize_predict(self, client: str, name: str, rows: int, *, charge: bool) -> ModelManifest:
+        """:meth:`authorize_model`, then the client's query budget on the model: ``rows`` more
+        predictions must fit (and with ``charge`` are counted, durably, before the job runs);
+        AccessDenied (BudgetExhausted) naming the model and the rows left otherwise."""
+        manifest = self.authorize_model(client, name)
+        self.models.charge(name, client, rows, commit=charge)
         return manifest
 
     def _check_owner(self, manifest: Manifest, client: str, action: str) -> None:

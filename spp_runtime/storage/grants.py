@@ -10,6 +10,11 @@ is renamed away in one step)::
     {"format_version": 1, "object": "<name>", "object_id": "<upload id or model id>",
      "grants": {"<grantee>": {"allow": ["infer", "train"], "granted": "<UTC time>"}}}
 
+A grant on a stored model may carry a query budget (``"budget": {"rows": N, "id": "<hex>"}``):
+the grantee may obtain at most N rows of predictions under that grant; the rows used are
+counted in ``queries.json`` beside it (:mod:`.queries`), per grant ``id``, so a new grant with
+a budget starts a fresh count.
+
 ``object_id`` binds the file to one upload (one training job for a model): a file that
 names another (a dataset deleted and uploaded again under the same name) grants nothing. A
 file that cannot be read grants nothing either (fail closed); the owner rewrites it with
@@ -21,6 +26,8 @@ right the program asks for, and programs that ask for none run on the owner's da
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,9 +51,44 @@ class Grant:
     grantee: str
     allow: Rights
     granted: str  # UTC time of the grant (ISO 8601)
+    budget: Budget | None = None  # a cap on the predictions under this grant (models only)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"allow": sorted(self.allow), "granted": self.granted}
+        d: dict[str, Any] = {"allow": sorted(self.allow), "granted": self.granted}
+        if self.budget is not None:
+            d["budget"] = {"rows": self.budget.rows, "id": self.budget.id}
+        return d
+
+
+MAX_BUDGET = 2**53  # rows; exact in JSON numbers
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most ``rows`` predictions under one grant; ``id`` names the grant's own count."""
+
+    rows: int
+    id: str
+
+    @classmethod
+    def new(cls, rows: int) -> Budget:
+        return cls(check_budget(rows), os.urandom(8).hex())
+
+    @classmethod
+    def from_dict(cls, d: object) -> Budget:
+        if not isinstance(d, Mapping) or not isinstance(d.get("id"), str) or not _ID.fullmatch(d["id"]):
+            raise ValueError("a budget needs rows and a 16-hex-digit id")
+        return cls(check_budget(d.get("rows")), d["id"])
+
+
+_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def check_budget(rows: object) -> int:
+    """A budget in rows: an integer in [1, 2^53]; ValueError otherwise."""
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_BUDGET:
+        raise ValueError(f"a query budget is a whole number of rows from 1 to {MAX_BUDGET}, got {str(rows)[:40]}")
+    return rows
 
 
 def validate_client(name: object) -> str:
@@ -72,7 +114,8 @@ def read(directory: Path, object_id: str, *, rights: tuple[str, ...] = DATASET_R
         out = {}
         for grantee, g in raw["grants"].items():
             allow = parse_rights(g["allow"], rights)
-            out[validate_client(grantee)] = Grant(grantee, allow, str(g["granted"])[:64])
+            budget = Budget.from_dict(g["budget"]) if "budget" in g else None
+            out[validate_client(grantee)] = Grant(grantee, allow, str(g["granted"])[:64], budget)
         return out
     except (OSError, ValueError, KeyError, TypeError, AttributeError, AccessDenied):
         return {}  # fail closed: an unreadable file grants nothing
@@ -86,8 +129,10 @@ def write(directory: Path, name: str, object_id: str, grants: Mapping[str, Grant
     })
 
 
-def new_grant(grantee: str, allow: Rights) -> Grant:
-    return Grant(grantee, allow, datetime.now(UTC).isoformat(timespec="seconds"))
+def new_grant(grantee: str, allow: Rights, budget: int | None = None) -> Grant:
+    """A grant made now; ``budget`` (rows) starts a fresh count of predictions."""
+    return Grant(grantee, allow, datetime.now(UTC).isoformat(timespec="seconds"),
+                 None if budget is None else Budget.new(budget))
 
 
 def check(*, kind: str, name: str, owner: str, grants: Mapping[str, Grant], client: str, needed: Rights | None,

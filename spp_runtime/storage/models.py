@@ -11,7 +11,9 @@ Layout under ``<store>/models/``::
                               sha256 per tensor, config (the public model config), sources,
                               info, created
     <name>/<tensor>.u64       this server's share of one weight tensor (raw <u8, C order)
-    <name>/grants.json        the owner's grants on the model (``predict``; ``storage.grants``)
+    <name>/grants.json        the owner's grants on the model (``predict``, budgets; ``storage.grants``)
+    <name>/queries.json       rows of predictions counted against budgets (``storage.queries``)
+    <name>/opening/           the weights opened once under a fixed mask (``storage.openings``)
     .new-<name>-<random>/     a save in progress (removed when the store opens)
 
 A save writes every file into a fresh directory, fsyncs, and renames it into place, so a
@@ -38,6 +40,7 @@ import numpy as np
 from ..api import names
 from ..api.access import MODEL_RIGHTS, Rights
 from . import grants as grant_files
+from . import queries
 from .atomic import (
     DIR_MODE,
     atomic_write_json,
@@ -217,12 +220,15 @@ class ModelStore:
     def show(self, name: str) -> ModelManifest:
         return self._read_manifest(self._dir(name))
 
-    def load(self, name: str) -> tuple[ModelManifest, dict[str, np.ndarray]]:
-        """The manifest and this server's shares of every tensor, checked against their sha256."""
+    def load(self, name: str, only: Sequence[str] | None = None) -> tuple[ModelManifest, dict[str, np.ndarray]]:
+        """The manifest and this server's shares of every tensor (or of those in ``only``),
+        checked against their sha256."""
         d = self._dir(name)
         manifest = self._read_manifest(d)
         out = {}
         for k, shape in manifest.tensors.items():
+            if only is not None and k not in only:
+                continue
             try:
                 a = np.fromfile(d / f"{k}.u64", dtype=SHARE_DTYPE)
             except OSError:
@@ -245,10 +251,12 @@ class ModelStore:
             manifest = self._read_manifest(d)
             return manifest, grant_files.read(d, manifest.model_id, rights=MODEL_RIGHTS)
 
-    def set_grant(self, name: str, grantee: str, allow: Rights) -> grant_files.Grant:
+    def set_grant(self, name: str, grantee: str, allow: Rights, budget: int | None = None) -> grant_files.Grant:
+        """Give ``grantee`` exactly ``allow`` on the model, with a fresh budget of ``budget``
+        rows of predictions if given (None: no limit)."""
         with self._lock:
             manifest, current = self.grants(name)
-            grant = grant_files.new_grant(grant_files.validate_client(grantee), allow)
+            grant = grant_files.new_grant(grant_files.validate_client(grantee), allow, budget)
             grant_files.write(self._dir(name), name, manifest.model_id, {**current, grantee: grant})
             return grant
 
@@ -260,6 +268,33 @@ class ModelStore:
             del current[grantee]
             grant_files.write(self._dir(name), name, manifest.model_id, current)
             return True
+
+    def charge(self, name: str, client: str, rows: int, *, commit: bool) -> None:
+        """Check (and with ``commit``, durably count) ``rows`` more predictions for ``client``
+        against its grant's budget on the model; BudgetExhausted if they do not fit. The
+        owner, and grants without a budget, are not counted."""
+        with self._lock:
+            manifest, given = self.grants(name)
+            grant = given.get(client)
+            if client == manifest.owner or grant is None or grant.budget is None:
+                return
+            step = queries.charge if commit else queries.check
+            step(self._dir(name), model=name, model_id=manifest.model_id, client=client, budget=grant.budget,
+                 rows=rows, party=f"p{self.party}")
+
+    def used(self, name: str, client: str) -> int | None:
+        """Rows of predictions ``client`` was charged under its current grant's budget (None:
+        no budget, or a count that cannot be read)."""
+        with self._lock:
+            manifest, given = self.grants(name)
+            grant = given.get(client)
+            if grant is None or grant.budget is None:
+                return None
+            return queries.used(self._dir(name), manifest.model_id, client, grant.budget)
+
+    def directory(self, name: str) -> Path:
+        """Where model ``name`` lives on this server (ModelNotFound if it does not)."""
+        return self._dir(name)
 
     # -- internals ----------------------------------------------------------------------------
     def _dir(self, name: str) -> Path:
