@@ -52,7 +52,7 @@ def _ask(cfg: ClusterConfig, party: int, timeout: float) -> dict:
     from ..client import Client
 
     with Client(cfg) as client:
-        return client.status_of(party, timeout)
+        return client.status_of(party, timeout, fail_fast=True)
 
 
 def _alive(pid: int) -> bool:

@@ -6,6 +6,13 @@ parameters and this party's :class:`~.services.JobServices`, and returns named o
 SharedTensor goes back to the client as the two primaries' shares, a numpy array as a public
 value. ``check`` validates parameters and input shapes on every server before anything runs,
 so a bad job fails the same way on all three with a clear message and costs no traffic.
+``size`` gives, from parameters and shapes alone (arithmetic only, never allocating), the
+elements of the largest tensor the program computes: its outputs and intermediates, and the
+stored inputs it reads whole. The servers refuse a job above ``limits.max_job_elements``
+(:mod:`.limits`); a program without ``size`` is taken to compute nothing larger than its
+largest uploaded input. ``label_classes`` names the inputs that hold integer class labels
+and how many classes the program expects for each, so that a server can refuse a stored
+dataset whose manifest records labels beyond them.
 
 Applications export their programs as a table (:func:`programs_table`); the server command
 joins the tables with :func:`compose`.
@@ -39,6 +46,9 @@ class Program:
     inputs: tuple[str, ...] | None = None  # required input names; None: any
     check: Callable[[Params, Shapes], None] | None = None  # raise ValueError on bad jobs
     description: str = ""
+    size: Callable[[Params, Shapes], int] | None = None  # elements of its largest tensor
+    # inputs holding integer labels -> the classes the program expects (labels in [0, classes))
+    label_classes: Callable[[Params], Mapping[str, int]] | None = None
 
     def validate(self, params: Params, shapes: Shapes) -> None:
         if self.inputs is not None and set(shapes) != set(self.inputs):

@@ -102,4 +102,4 @@ class MaxPool:
 
 
 Layer = Dense | ReLU | Sigmoid | Tanh | MaxPool
-ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+ACTIVATIONS: dict[str, type[ReLU | Sigmoid | Tanh]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

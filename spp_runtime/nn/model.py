@@ -27,6 +27,7 @@ softmax for prediction (Keller and Sun's variants).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +39,43 @@ from .layers import ACTIVATIONS, Dense, Layer, MaxPool
 from .ops import Ops
 
 OUTPUTS = ("softmax", "relu_output", "relu_grad")
+MAX_WIDTH = 1 << 32  # features of any layer (the job's element limit is usually far lower)
+MAX_LAYERS = 256
+MAX_EPOCHS = 1_000_000
+MAX_LR = 1e6
 
 
 class ModelConfigError(ValueError):
     """A model config that cannot describe a network."""
+
+
+def _count(value: object, what: str, lo: int = 1, hi: int = MAX_WIDTH) -> int:
+    """An integer in [lo, hi] (not a bool, float, string or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ModelConfigError(f"{what} must be an integer in [{lo}, {hi}], got {str(value)[:40]}")
+    return value
+
+
+def _real(value: object, what: str, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite number in the interval (bounds open where asked)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ModelConfigError(f"{what} must be a finite number in {interval}, got {str(value)[:40]}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_train_settings(lr: object, momentum: object, batch_size: object, epochs: object, seed: object) -> None:
+    """Refuse training settings out of range (NaN, infinities, zero or negative sizes, fractions
+    where an integer is needed), naming the setting."""
+    _real(lr, "lr", 0.0, MAX_LR, lo_open=True)
+    _real(momentum, "momentum", 0.0, 1.0, hi_open=True)
+    _count(batch_size, "batch_size")
+    _count(epochs, "epochs", 1, MAX_EPOCHS)
+    _count(seed, "seed", 0, (1 << 63) - 1)
 
 
 @dataclass(frozen=True)
@@ -53,11 +87,7 @@ class TrainDefaults:
     seed: int = 1
 
     def __post_init__(self) -> None:
-        if not (self.lr > 0 and 0 <= self.momentum < 1 and self.batch_size >= 1 and self.epochs >= 1):
-            raise ModelConfigError(
-                f"train settings out of range: lr={self.lr} (> 0), momentum={self.momentum} "
-                f"(in [0, 1)), batch_size={self.batch_size} (>= 1), epochs={self.epochs} (>= 1)"
-            )
+        check_train_settings(self.lr, self.momentum, self.batch_size, self.epochs, self.seed)
 
 
 @dataclass(frozen=True)
@@ -87,6 +117,22 @@ class Model:
                 layers.append({"type": type(layer).__name__.lower()})
         return {"name": self.name, "inputs": self.inputs, "layers": layers, "output": self.output,
                 "train": dataclasses.asdict(self.train)}
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every weight, as :meth:`init_params` makes them (nothing allocated)."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                shapes[f"{i}.W"] = (layer.n_in, layer.n_out)
+                shapes[f"{i}.b"] = (layer.n_out,)
+        return shapes
+
+    def widths(self) -> list[int]:
+        """Features per row at the input and after each layer."""
+        out = [self.inputs]
+        for layer in self.layers:
+            out.append(layer.n_out if isinstance(layer, (Dense, MaxPool)) else out[-1])
+        return out
 
     def param_names(self) -> list[str]:
         return [f"{i}.{k}" for i, layer in enumerate(self.layers) if isinstance(layer, Dense) for k in ("W", "b")]
@@ -138,43 +184,47 @@ def _own(params: dict[str, Any], i: int) -> dict[str, Any]:
 
 def _width(layers: tuple[Layer, ...], n: int) -> int:
     for layer in layers:
-        if isinstance(layer, Dense):
-            n = layer.n_out
-        elif isinstance(layer, MaxPool):
+        if isinstance(layer, (Dense, MaxPool)):
             n = layer.n_out
     return n
 
 
 def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
     """Build and check a model from a parsed config; errors name the offending entry."""
+    if not isinstance(cfg, dict):
+        raise ModelConfigError(f"{source}: a model config is a map (name, inputs, layers, output, train)")
     try:
-        name = str(cfg.get("name", "model"))
-        n = int(cfg["inputs"])
+        name = cfg.get("name", "model")
         raw_layers = cfg["layers"]
+        n = _count(cfg["inputs"], f"{source}: inputs")
     except KeyError as exc:
         raise ModelConfigError(f"{source}: missing key {exc.args[0]!r}") from None
-    if n < 1 or not isinstance(raw_layers, list) or not raw_layers:
-        raise ModelConfigError(f"{source}: needs inputs >= 1 and a non-empty list of layers")
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        raise ModelConfigError(f"{source}: name must be a string of 1-64 characters")
+    if not isinstance(raw_layers, list) or not 0 < len(raw_layers) <= MAX_LAYERS:
+        raise ModelConfigError(f"{source}: needs a list of 1-{MAX_LAYERS} layers")
     layers: list[Layer] = []
     width = n
     for j, spec in enumerate(raw_layers):
         kind = spec.get("type") if isinstance(spec, dict) else None
+        if not isinstance(kind, str):
+            kind = None
         if kind == "dense":
-            units = int(spec.get("units", 0))
-            if units < 1:
-                raise ModelConfigError(f"{source}: layer {j} (dense) needs units >= 1")
+            units = _count(spec.get("units", 0), f"{source}: layer {j} (dense) units")
             layers.append(Dense(width, units))
             width = units
         elif kind in ACTIVATIONS:
             layers.append(ACTIVATIONS[kind]())
         elif kind == "maxpool":
-            c, h, w, k = (int(spec.get(key, d)) for key, d in (("channels", 1), ("height", 0), ("width", 0), ("window", 2)))
-            if c * h * w != width or k < 1 or h % k or w % k:
+            c, h, w, k = (_count(spec.get(key, d), f"{source}: layer {j} (maxpool) {key}")
+                          for key, d in (("channels", 1), ("height", 0), ("width", 0), ("window", 2)))
+            if c * h * w != width or h % k or w % k:
                 raise ModelConfigError(
                     f"{source}: layer {j} (maxpool) needs channels*height*width = {width} and a window dividing both"
                 )
-            layers.append(MaxPool(c, h, w, k))
-            width = layers[-1].n_out
+            pool = MaxPool(c, h, w, k)
+            layers.append(pool)
+            width = pool.n_out
         else:
             raise ModelConfigError(
                 f"{source}: layer {j} has unknown type {kind!r}; known: dense, maxpool, {', '.join(ACTIVATIONS)}"
@@ -184,9 +234,12 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
     output = cfg.get("output", "softmax")
     if output not in OUTPUTS:
         raise ModelConfigError(f"{source}: output {output!r} is not one of {', '.join(OUTPUTS)}")
+    train_cfg = cfg.get("train", {})
     try:
-        train = TrainDefaults(**cfg.get("train", {}))
-    except TypeError as exc:
+        if not isinstance(train_cfg, dict):
+            raise TypeError("must be a table")
+        train = TrainDefaults(**train_cfg)
+    except (TypeError, ModelConfigError) as exc:
         raise ModelConfigError(f"{source}: [train] {exc}") from None
     return Model(name, n, tuple(layers), output, train)
 
@@ -206,7 +259,10 @@ def save_params(path: str | Path, model: Model, params: dict[str, np.ndarray], *
     """Write a trained model: its parameters plus the config and metadata as JSON."""
     import json
 
-    np.savez(path, **params, __model__=np.array(json.dumps(model.to_dict())), __meta__=np.array(json.dumps(meta)))
+    arrays: dict[str, Any] = {**params, "__model__": np.array(json.dumps(model.to_dict())),
+                              "__meta__": np.array(json.dumps(meta))}
+    savez: Any = np.savez  # numpy's stub reads ** entries as its allow_pickle flag
+    savez(path, **arrays)
 
 
 def load_params(path: str | Path) -> tuple[Model, dict[str, np.ndarray], dict[str, Any]]:

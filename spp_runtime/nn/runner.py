@@ -18,7 +18,7 @@ import numpy as np
 from ..encoding import FixedPoint
 from ..engine.context import PartyContext
 from ..protocols.basic import share_input
-from .model import Model
+from .model import Model, check_train_settings
 from .ops import FixedOps, FloatOps, SecureOps
 from .train import EpochResult, fit
 
@@ -31,15 +31,20 @@ class Hyper:
     epochs: int
     seed: int
 
+    def __post_init__(self) -> None:
+        check_train_settings(self.lr, self.momentum, self.batch_size, self.epochs, self.seed)
+
     @classmethod
-    def of(cls, model: Model, **overrides: Any) -> "Hyper":
+    def of(cls, model: Model, **overrides: Any) -> Hyper:
         d = model.train
-        base = dict(lr=d.lr, momentum=d.momentum, batch_size=d.batch_size, epochs=d.epochs, seed=d.seed)
+        base: dict[str, Any] = {"lr": d.lr, "momentum": d.momentum, "batch_size": d.batch_size,
+                                "epochs": d.epochs, "seed": d.seed}
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
     def kwargs(self) -> dict[str, Any]:
-        return dict(lr=self.lr, momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs, seed=self.seed)
+        return {"lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size, "epochs": self.epochs,
+                "seed": self.seed}
 
 
 @dataclass
@@ -71,6 +76,8 @@ def secure_train_program(
     ``epoch_log``: P0 appends one JSON line per epoch (epoch, seconds, test accuracy, the
     bytes P0 has sent so far): public results only, for watching long runs."""
     ops = SecureOps(ctx)
+    if x is None or y is None:
+        raise ValueError("every party needs x and y (the others use only their shapes)")
     with ctx.record("share_inputs"):
         X = _share(ctx, x, x.shape)
         Y = _share(ctx, y, y.shape)
@@ -135,7 +142,7 @@ def train_plain(
     secure computation (``fixed=True``), from the same initial weights and batch order."""
     if not fixed:
         ops: Any = FloatOps()
-        enc = dec = lambda a: a  # noqa: E731
+        enc = dec = lambda a: a
     else:
         ops = FixedOps(fxp)
         enc, dec = ops.encode, ops.decode

@@ -141,8 +141,7 @@ def status(run_dir: Path, *, query: bool = True) -> list[ServerInfo]:
             from ..client import Client
 
             with Client(cfg) as client:
-                client.connect(timeout=3.0)
-                answers = client.status(timeout=3.0)
+                answers = client.status_all(timeout=3.0)  # a dead server does not hide the others
             for s in servers:
                 s.status = answers.get(s.name)
         except SppError:

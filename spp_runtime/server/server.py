@@ -35,10 +35,12 @@ from ..errors import PeerFailed, SppError
 from ..jobs import Program
 from ..keys import load_pair, load_public
 from ..storage.checkpoints import CheckpointStore
+from ..storage.errors import StorageError
+from ..storage.meta import Manifest, UploadMeta
 from ..tensor import SharedTensor
 from ..transport import wire
-from ..transport.zmq_common import ZmqOptions
 from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
+from . import limits
 from .services import ServerServices
 from .storage_service import NotStoring, StorageService
 
@@ -63,12 +65,8 @@ def build_transport(cfg: ClusterConfig, party: int) -> ZmqTransport:
         if q != party
     }
     clients = {load_public(cfg.client_public_key(n)): n for n in cfg.allowed_clients}
-    opts = ZmqOptions(
-        heartbeat_s=cfg.timeouts.heartbeat_s,
-        heartbeat_timeout_s=cfg.timeouts.heartbeat_timeout_s,
-        max_message_bytes=cfg.max_message_bytes,
-    )
-    return ZmqTransport(party, load_pair(me.secret_key), me.bind_url, peers, clients, opts)
+    return ZmqTransport(party, load_pair(me.secret_key), me.bind_url, peers, clients,
+                        limits.transport_options(cfg), limits.refusal_hook(PARTY_NAMES[party], cfg))
 
 
 class PartyServer:
@@ -84,10 +82,11 @@ class PartyServer:
         self.served = 0
         self.failed = 0
         self._announced: deque[tuple[str, dict, float]] = deque()  # (job, announcement, when) from P0
-        self._pending: dict[str, tuple[messages.JobRequest, bytes, float]] = {}
+        self._pending: dict[str, tuple[messages.JobRequest, bytes, float, str]] = {}  # + client
         self._rejected: dict[str, tuple[str, float]] = {}
         self._refused: dict[str, tuple[str, float]] = {}  # jobs p0 refused: (reason, when)
         self._was_ready = False
+        self._other_primary_up = False  # P0/P1: the link to the other primary, as last seen
         self._current_job: str | None = None
         self._checkpoints: CheckpointStore | None = None
         self.storage: StorageService | None = None
@@ -108,22 +107,32 @@ class PartyServer:
                          name="status-record").start()
         try:
             while not should_stop():
-                event = self.transport.next_event(0.5)
-                if isinstance(event, ClientRequest):
-                    self._on_request(event)
-                elif isinstance(event, PeerControl):
-                    self._on_control(event)
-                self._note_readiness()
-                if self.storage is not None:
-                    self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
-                if self.party != 0:
-                    self._run_announced()
-                self._expire()
+                try:
+                    self._serve_once()
+                except Exception:  # no request or command may stop the server
+                    log.exception("%s: unexpected error in the serving loop; serving on", self.name)
         finally:
             log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
             stop_status.set()
             status_file(self.cfg, self.party).unlink(missing_ok=True)
             self.transport.close()
+
+    def _serve_once(self) -> None:
+        event = self.transport.next_event(0.5)
+        if isinstance(event, ClientRequest):
+            self._on_request(event)
+        elif isinstance(event, PeerControl):
+            self._on_control(event)
+        self._note_readiness()
+        if self.storage is not None:
+            other_up = self.transport.connected(1 - self.party)
+            if self._other_primary_up and not other_up:
+                self.storage.on_peer_lost()
+            self._other_primary_up = other_up
+            self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
+        if self.party != 0:
+            self._run_announced()
+        self._expire()
 
     def _status_loop(self, stop: threading.Event, every_s: float = 1.0) -> None:
         """Refresh the local status record that ``spp status`` reads (health checks), from a
@@ -164,7 +173,7 @@ class PartyServer:
     def _on_request(self, req: ClientRequest) -> None:
         job_id = None
         try:
-            kind, header = messages.request_kind(req.frames)
+            kind, header = messages.request_kind(req.frames, max_header_bytes=self.cfg.limits.max_header_bytes)
             if kind == "status":
                 self.transport.reply(req.route, messages.encode_status(self.name, self.status()))
                 return
@@ -176,8 +185,14 @@ class PartyServer:
                 req.frames, header, with_shares=self.party != 2,
                 max_bytes=self.cfg.max_message_bytes,
             )
+            if self.party != 0 and job.job not in self._refused:
+                self._check_pending(req.client)
             stored = self._validate(job)
-        except (BadRequest, JobRejected, ValueError) as exc:
+        except Exception as exc:  # every request gets an answer (MemoryError too)
+            if not isinstance(exc, (BadRequest, JobRejected, ValueError)):
+                log.exception("%s: unexpected error on a request from client %s", self.name, req.client)
+                exc = JobRejected(f"{self.name} could not handle the request ({type(exc).__name__}); "
+                                  "see the server log")
             log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
             self.failed += 1
             if job_id is not None and self.party != 0 and self._refused.pop(job_id, None) is None:
@@ -197,7 +212,14 @@ class PartyServer:
         elif job.job in self._refused:
             self._refuse(job.job, req.route)
         else:
-            self._pending[job.job] = (job, req.route, time.monotonic())
+            self._pending[job.job] = (job, req.route, time.monotonic(), req.client)
+
+    def _check_pending(self, client: str) -> None:
+        """P1/P2 hold a job request until P0 announces it: at most the pending limit per client."""
+        limit = self.cfg.limits.max_pending_requests
+        if sum(1 for entry in self._pending.values() if entry[3] == client) >= limit:
+            raise JobRejected(f"{self.name} is busy: client {client} already has {limit} requests waiting "
+                              "(limits.max_pending_requests); retry when they are answered")
 
     def _validate(self, job: messages.JobRequest, stored: dict | None = None) -> dict[str, list]:
         """Check a job; returns its stored inputs ``{input: [shape, upload_id]}``.
@@ -228,11 +250,24 @@ class PartyServer:
                                   f"than p0 ({', '.join(sorted(set(job.datasets.values())))})")
         stored = stored or {}
         shapes = {**job.input_shapes, **{k: tuple(v[0]) for k, v in stored.items()}}
+        program = self.programs[job.program]
         try:
-            self.programs[job.program].validate(job.params, shapes)
-        except (ValueError, KeyError, TypeError) as exc:
+            program.validate(job.params, shapes)
+            limits.check_job(self.cfg, program, job.params, shapes, job.input_shapes)
+            if self.storage is not None and job.datasets:
+                limits.check_labels(program, job.params, self._manifests(job))
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise JobRejected(f"job {job.job}: {exc}") from None
         return stored
+
+    def _manifests(self, job: messages.JobRequest) -> dict[str, tuple[Manifest, str]]:
+        """(manifest, part) of each stored input of ``job`` (a primary, after _stored_input)."""
+        assert self.storage is not None
+        out = {}
+        for name, ref in job.datasets.items():
+            dataset, part = ref.split(":")
+            out[name] = (self.storage.store.show(dataset), part)
+        return out
 
     def _stored_input(self, job: messages.JobRequest, name: str, ref: str) -> list:
         """``[shape, upload_id]`` of a stored input on this primary; JobRejected if unusable."""
@@ -256,19 +291,35 @@ class PartyServer:
         try:
             if self.storage is None:
                 raise NotStoring(f"{self.name} is the helper and stores no data; send {kind} to p0 and p1")
+            if kind == "upload.begin":
+                self._admit_upload(header, req.client)
             body = self.storage.handle(kind, header, req.frames[1:], req.client)
-        except (SppError, ValueError, KeyError, TypeError, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, (SppError, ValueError, KeyError, TypeError, OSError)):
+                log.exception("%s: unexpected error on %s from client %s", self.name, kind, req.client)
+                exc = SppError(f"{self.name} could not handle {kind} ({type(exc).__name__}); see the server log")
             log.warning("%s: refused %s from client %s: %s", self.name, kind, req.client, exc)
             self.transport.reply(req.route, messages.encode_answer(rid, self.name, exc=exc))
             return
         self.transport.reply(req.route, messages.encode_answer(rid, self.name, body))
+
+    def _admit_upload(self, header: dict, client: str) -> None:
+        """An upload starts only with both primaries up and within the owner's quota."""
+        assert self.storage is not None
+        other = PARTY_NAMES[1 - self.party]
+        if not self.transport.connected(1 - self.party):
+            raise StorageError(f"{self.name} cannot start an upload: {other} is not connected to it "
+                               f"(an upload needs both primaries); {self.transport.peer_status()[other]}")
+        meta = UploadMeta.from_dict(header.get("meta"))
+        held = [(who, n) for uid, who, n in self.storage.store.usage() if uid != meta.upload_id]
+        limits.check_owner_quota(self.cfg, self.name, meta, client, held)
 
     def _on_control(self, ctl: PeerControl) -> None:
         body = ctl.message
         if self.storage is not None and str(body.get("cmd", "")).startswith("upload."):
             try:
                 self.storage.on_control(ctl.peer, body)
-            except SppError as exc:
+            except Exception as exc:  # noqa: BLE001 - a bad command never stops the server
                 log.warning("%s: storage command from %s failed: %s", self.name, PARTY_NAMES[ctl.peer], exc)
             return
         if ctl.peer != 0 or body.get("cmd") != "run" or not isinstance(body.get("job"), str):
@@ -277,7 +328,7 @@ class PartyServer:
         if "error" in body:  # p0 refused it: answer its client now or when its request comes
             self._refused[body["job"]] = (str(body["error"]), time.monotonic())
             if body["job"] in self._pending:
-                job, route, _ = self._pending.pop(body["job"])
+                job, route, _, _ = self._pending.pop(body["job"])
                 self._refuse(job.job, route)
             return
         self._announced.append((body["job"], body, time.monotonic()))
@@ -301,7 +352,7 @@ class PartyServer:
             session = job_id.encode()
             if job_id in self._pending:
                 self._announced.popleft()
-                job, route, _ = self._pending.pop(job_id)
+                job, route, _, _ = self._pending.pop(job_id)
                 try:
                     if job.digest() != body.get("digest"):
                         raise JobRejected(
@@ -312,7 +363,10 @@ class PartyServer:
                     if not isinstance(stored, dict) or set(stored) != set(job.datasets):
                         raise JobRejected(f"job {job_id}: p0 announced different stored inputs")
                     stored = self._validate(job, stored)
-                except (JobRejected, ValueError, TypeError) as exc:
+                except Exception as exc:  # the job fails, the server serves on
+                    if not isinstance(exc, (JobRejected, ValueError, TypeError)):
+                        log.exception("%s: unexpected error checking job %s", self.name, job_id)
+                    log.warning("%s: job %s refused: %s", self.name, job_id, describe(exc))
                     self.transport.abort_session(describe(exc), session=session)
                     self.failed += 1
                     self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
@@ -332,7 +386,7 @@ class PartyServer:
     def _expire(self) -> None:
         """Drop requests P0 never started, telling their clients."""
         now, timeout = time.monotonic(), self.cfg.timeouts.recv_s
-        for job_id, (job, route, when) in list(self._pending.items()):
+        for job_id, (job, route, when, _) in list(self._pending.items()):
             if now - when > timeout:
                 del self._pending[job_id]
                 exc = JobRejected(f"job {job_id}: p0 did not start it within {timeout:g} s")

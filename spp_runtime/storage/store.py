@@ -455,6 +455,7 @@ class ShareStore:
                 sha256=dict(up.sha256),
                 upload_id=upload_id,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
+                classes=up.meta.classes,
             )
             with self._disk(f"cannot commit upload {upload_id}"):
                 atomic_write_json(up.path / MANIFEST, manifest.to_dict())
@@ -505,6 +506,13 @@ class ShareStore:
         """Uploads not yet committed: ``(upload_id, dataset name, status)``."""
         with self._lock:
             return [(u, up.meta.name, up.state) for u, up in sorted(self._uploads.items())]
+
+    def usage(self) -> list[tuple[str, str, int]]:
+        """``(upload id, owner, share bytes)`` of every committed dataset and every upload not
+        yet committed (owner quotas count both)."""
+        with self._lock:
+            held = [(u, up.meta.owner, up.meta.share_bytes()) for u, up in self._uploads.items()]
+        return held + [(m.upload_id, m.owner, m.share_bytes()) for m in self.list()]
 
     # -- committed datasets -------------------------------------------------------------------
     def list(self) -> list[Manifest]:

@@ -16,14 +16,20 @@ afterwards). Control messages between servers are one msgpack frame ``{"ctl": ki
 ``hello`` (sent on every new connection), ``abort`` (a party gave up a session) and server
 commands passed up to the caller.
 
-Flow control: inside a session each party counts the bytes it sent to each peer and the
-bytes it consumed (received by the protocol, not just buffered) from each; a receiver reports
-its consumed count with a ``credit`` control message every quarter window, and a sender waits
-while more than ``options.flow_window_bytes`` it sent are unconfirmed. The helper deals
+Flow control: inside a session each party counts the bytes and messages it sent to each peer
+and those it consumed (received by the protocol, not just buffered) from each; a receiver
+reports its consumed counts with a ``credit`` control message every quarter window, and a
+sender waits while more than ``options.flow_window_bytes`` (or ``flow_window_messages``) it
+sent are unconfirmed. The helper deals
 without ever waiting for P0 or P1, so without this it runs ahead and a whole training job's
 dealt randomness piles up in the primaries' memory. Waiting cannot deadlock: a receiver that
 waits for a message has consumed all earlier ones, and its unreported bytes stay below a
 quarter window.
+
+Clients: each authenticated client may have ``options.max_pending_per_client`` requests
+waiting in this endpoint; a further request is answered at once with the refusal the caller's
+``refuse`` hook makes (the server's "busy" error) and dropped. A message from a server's key
+that is not server traffic (a client presenting a server's key pair) is answered the same way.
 
 Sessions: a run (job) has a session id; messages are routed by the session in their header.
 Messages of a session not yet begun wait; messages of a finished one are dropped. Inside a
@@ -36,7 +42,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +81,20 @@ class ClientRequest:
 
 
 @dataclass
+class Refusal:
+    """A client message the endpoint refuses before the server sees it: ``why`` is "busy"
+    (the client has too many requests waiting) or "server-key" (it arrived on a connection
+    that proved the key of server ``identity``)."""
+
+    why: str
+    identity: str
+    frames: list
+
+
+RefuseHook = Callable[[Refusal], Sequence | None]
+
+
+@dataclass
 class PeerControl:
     """A server command from a peer (e.g. P0 announcing the next job)."""
 
@@ -97,6 +117,7 @@ class ZmqTransport(Transport):
         peers: Mapping[int, PeerAddress],
         clients: Mapping[bytes, str] | None = None,
         options: ZmqOptions | None = None,
+        refuse: RefuseHook | None = None,
     ) -> None:
         if keys.secret is None:
             raise ValueError("a server needs its secret key")
@@ -110,8 +131,11 @@ class ZmqTransport(Transport):
                 raise ValueError(f"client {name!r} uses the key of {identities[key]}")
             identities[key] = CLIENT_PREFIX + name
         self._peer_by_name = {PARTY_NAMES[p]: p for p in peers}
+        self._refuse = refuse
+        self._queued: dict[str, int] = {}  # client requests waiting in _events, per client
         self._zctx = zmq.Context()
-        self._auth = KeyAuthenticator(self._zctx, identities)
+        self._auth = KeyAuthenticator(self._zctx, identities, own_key=keys.public,
+                                      own_name=PARTY_NAMES[party])
         self._auth.start()
         self._router = self._zctx.socket(zmq.ROUTER)
         configure(self._router, self.options)
@@ -148,10 +172,11 @@ class ZmqTransport(Transport):
         self._closed: OrderedDict[bytes, None] = OrderedDict()
         self._aborts: dict[bytes, tuple[int, str, str]] = {}
         self._events: deque = deque()
-        self._sent = {p: 0 for p in peers}  # flow control, per session (see the module doc)
-        self._credit = {p: 0 for p in peers}
-        self._consumed = {p: 0 for p in peers}
-        self._reported = {p: 0 for p in peers}
+        # flow control, per session (see the module doc): [bytes, messages] per peer
+        self._sent = {p: [0, 0] for p in peers}
+        self._credit = {p: [0, 0] for p in peers}
+        self._consumed = {p: [0, 0] for p in peers}
+        self._reported = {p: [0, 0] for p in peers}
 
     # -- connection state -------------------------------------------------------------------
     def connected(self, peer: int) -> bool:
@@ -214,7 +239,7 @@ class ZmqTransport(Transport):
         buffered = self._pending.pop(session, {})
         for p in self._links:
             self._inbox[p] = buffered.get(p, deque())
-            self._sent[p] = self._credit[p] = self._consumed[p] = self._reported[p] = 0
+            self._sent[p], self._credit[p], self._consumed[p], self._reported[p] = [0, 0], [0, 0], [0, 0], [0, 0]
 
     def end_session(self) -> None:
         """Finish the current session; its late messages are dropped from now on."""
@@ -247,10 +272,13 @@ class ZmqTransport(Transport):
     def send_frames(self, peer: int, frames: Sequence) -> None:
         self._raise_if_broken()
         if self._session is not None:
-            while self._sent[peer] - self._credit[peer] > self.options.flow_window_bytes:
+            sent, credit = self._sent[peer], self._credit[peer]
+            while (sent[0] - credit[0] > self.options.flow_window_bytes
+                   or sent[1] - credit[1] >= self.options.flow_window_messages):
                 self._pump(0.5)  # the peer is alive (heartbeats) but has not caught up yet
                 self._raise_if_broken()
-            self._sent[peer] += _nbytes(frames)
+            sent[0] += _nbytes(frames)
+            sent[1] += 1
         self._dealers[peer].send_multipart(frames, copy=False)
 
     def recv_frames(self, peer: int, timeout: float) -> Sequence:
@@ -261,10 +289,13 @@ class ZmqTransport(Transport):
             self._raise_if_broken()
             if self._inbox[peer]:
                 frames = self._inbox[peer].popleft()
-                self._consumed[peer] += _nbytes(frames)
-                if self._consumed[peer] - self._reported[peer] >= self.options.flow_window_bytes // 4:
-                    self._reported[peer] = self._consumed[peer]
-                    self._send_control(peer, {"ctl": "credit", "s": self._session, "n": self._consumed[peer]})
+                done, told = self._consumed[peer], self._reported[peer]
+                done[0] += _nbytes(frames)
+                done[1] += 1
+                if (done[0] - told[0] >= self.options.flow_window_bytes // 4
+                        or done[1] - told[1] >= max(1, self.options.flow_window_messages // 4)):
+                    self._reported[peer] = list(done)
+                    self._send_control(peer, {"ctl": "credit", "s": self._session, "n": done[0], "m": done[1]})
                 return frames
             left = deadline - time.monotonic()
             if left <= 0:
@@ -286,7 +317,12 @@ class ZmqTransport(Transport):
             if left is not None and left <= 0:
                 return None
             self._pump(1.0 if left is None else min(left, 1.0))
-        return self._events.popleft()
+        event = self._events.popleft()
+        if isinstance(event, ClientRequest):
+            self._queued[event.client] -= 1
+            if not self._queued[event.client]:
+                del self._queued[event.client]
+        return event
 
     def reply(self, route: bytes, frames: Sequence) -> bool:
         """Send frames to a client; False (logged) if it has gone away."""
@@ -360,12 +396,28 @@ class ZmqTransport(Transport):
             if who is None:
                 continue
             if who.startswith(CLIENT_PREFIX):
-                self._events.append(ClientRequest(frames[0].bytes, who[len(CLIENT_PREFIX):], frames[1:]))
+                client = who[len(CLIENT_PREFIX):]
+                if self._queued.get(client, 0) >= self.options.max_pending_per_client:
+                    self._refuse_now(Refusal("busy", client, frames[1:]), frames[0].bytes)
+                    continue
+                self._queued[client] = self._queued.get(client, 0) + 1
+                self._events.append(ClientRequest(frames[0].bytes, client, frames[1:]))
             elif who in self._peer_by_name:
-                self._from_peer(self._peer_by_name[who], frames[1:])
+                header = _peek(frames[1])
+                if header is not None and "kind" in header and "ctl" not in header and "s" not in header:
+                    # a client request over a server's key: never server traffic
+                    log.warning("%s: a client request arrived on a connection that proved %s's key",
+                                PARTY_NAMES[self.party], who)
+                    self._refuse_now(Refusal("server-key", who, frames[1:]), frames[0].bytes)
+                    continue
+                self._from_peer(self._peer_by_name[who], frames[1:], header)
 
-    def _from_peer(self, p: int, frames: list) -> None:
-        header = _peek(frames[0])
+    def _refuse_now(self, refusal: Refusal, route: bytes) -> None:
+        reply = self._refuse(refusal) if self._refuse is not None else None
+        if reply is not None:
+            self.reply(route, reply)
+
+    def _from_peer(self, p: int, frames: list, header: dict | None) -> None:
         if header is not None and "ctl" in header and len(frames) == 1:
             self._control(p, header)
             return
@@ -395,8 +447,9 @@ class ZmqTransport(Transport):
                 while len(self._aborts) > _MAX_CLOSED_SESSIONS:
                     self._aborts.pop(next(iter(self._aborts)))
         elif kind == "credit":
-            if msg.get("s") == self._session and isinstance(msg.get("n"), int):
-                self._credit[p] = max(self._credit[p], msg["n"])
+            if msg.get("s") == self._session and isinstance(msg.get("n"), int) and isinstance(msg.get("m"), int):
+                credit = self._credit[p]
+                credit[0], credit[1] = max(credit[0], msg["n"]), max(credit[1], msg["m"])
         elif kind == "cmd" and isinstance(msg.get("body"), dict):
             self._events.append(PeerControl(p, msg["body"]))
         else:
@@ -408,10 +461,18 @@ def _nbytes(frames: Sequence) -> int:
     return sum(memoryview(f).nbytes for f in frames)
 
 
+_MAX_PEEK_BYTES = 1 << 20  # server headers and commands are far smaller
+
+
 def _peek(frame: Any) -> dict | None:
-    """The msgpack map in a header frame, or None if it is not one."""
+    """The msgpack map in a header frame, or None if it is not one (or is too long)."""
+    buf = frame.buffer if hasattr(frame, "buffer") else frame
+    size = memoryview(buf).nbytes
+    if size > _MAX_PEEK_BYTES:
+        return None
     try:
-        obj = msgpack.unpackb(frame.buffer if hasattr(frame, "buffer") else frame, raw=False)
+        obj = msgpack.unpackb(buf, raw=False, max_str_len=size, max_bin_len=size, max_array_len=size,
+                              max_map_len=size, max_ext_len=0)
     except (ValueError, TypeError, msgpack.UnpackException):
         return None
     return obj if isinstance(obj, dict) else None
