@@ -25,6 +25,7 @@ Layout (every table and field is optional except ``[parties.p0|p1|p2]`` host and
     max_job_elements = 4194304        # largest tensor a job computes (inputs, intermediates, outputs)
     max_pending_requests = 16         # requests one client may have waiting at one server
     max_stored_gb_per_owner = 64      # share bytes one owner may keep on each primary
+    max_concurrent_jobs = 4           # jobs each server runs side by side (more wait their turn)
 
     [parties.p0]
     host = "127.0.0.1"                # where the others reach p0
@@ -57,7 +58,7 @@ _TOP = {"frac_bits", "data_dir", "keys", "clients", "timeouts", "limits", "parti
 _PARTY = {"host", "bind", "port", "public_key", "secret_key"}
 _TIMEOUTS = {"recv_s", "connect_s", "job_s", "heartbeat_s", "heartbeat_timeout_s"}
 _LIMITS = {"max_message_mb", "max_header_kb", "max_job_elements", "max_pending_requests",
-           "max_stored_gb_per_owner"}
+           "max_stored_gb_per_owner", "max_concurrent_jobs"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ class Limits:
     bounds); ``max_job_elements`` the largest tensor a job may compute, checked arithmetically
     before anything runs; ``max_pending_requests`` the requests one client may have waiting at
     one server (more are refused at once); ``max_stored_bytes_per_owner`` the share bytes one
-    data owner may keep on each primary.
+    data owner may keep on each primary; ``max_concurrent_jobs`` the jobs a server runs side by
+    side (each in its own session, with its own seeds), later ones waiting their turn.
     """
 
     max_message_bytes: int = 256 << 20
@@ -111,6 +113,7 @@ class Limits:
     max_job_elements: int = 1 << 22
     max_pending_requests: int = 16
     max_stored_bytes_per_owner: int = 64 << 30
+    max_concurrent_jobs: int = 4
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,8 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
                                        hi=1 << 16, prefix="limits"),
         max_stored_bytes_per_owner=int(v.number(lim, "max_stored_gb_per_owner", 64, "limits", hi=1 << 20)
                                        * (1 << 30)),
+        max_concurrent_jobs=v.integer(lim, "max_concurrent_jobs", Limits.max_concurrent_jobs, lo=1, hi=256,
+                                      prefix="limits"),
     )
 
     parties_raw = v.table(raw, "parties")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -35,6 +36,10 @@ def server(party: int, config_path: Path, log_level: str) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # jobs run on their own threads and hand every message to the serving thread: let a
+    # thread that is ready take the GIL within 0.5 ms instead of 5 ms (a protocol round
+    # costs two such hand-overs per message)
+    sys.setswitchinterval(0.0005)
     try:
         cfg = load(config_path)
         srv = PartyServer(cfg, party, programs=PROGRAMS)

@@ -9,12 +9,19 @@ from pathlib import Path
 
 import click
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..client import Client
 from ..errors import SppError
-from ..nn.programs import PARAM
 from ..nn.model import Model, ModelConfigError, load_params, save_params
+from ..nn.programs import PARAM
 from ..nn.runner import Hyper
 from .console import console as make_console
 from .models import resolve_model
@@ -26,6 +33,14 @@ NO_TIMEOUT_S = 7 * 24 * 3600.0  # a job reports progress; a dead server still fa
 def _progress(console, unit: str) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+def _waiting(info: dict) -> str | None:
+    """What a job waiting for a free slot on the servers shows (P0 reports its place)."""
+    place = info.get("queued")
+    if not isinstance(place, int):
+        return None
+    return f"waiting for a free slot: {place - 1} job(s) ahead, {info.get('running', '?')} running"
 
 
 def _checkpoint_id(out: Path, model: Model, dataset: str, hyper: Hyper) -> str:
@@ -90,6 +105,9 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
             task = bar.add_task("training", total=None)
 
             def on_progress(done: int, total: int, info: dict) -> None:
+                if _waiting(info):
+                    bar.update(task, description=_waiting(info))
+                    return
                 bar.update(task, completed=done, total=total,
                            description=f"epoch {info.get('epoch', '?')}/{info.get('epochs', hyper.epochs)}")
                 if "seconds" in info:
@@ -127,16 +145,21 @@ def infer(model_path: Path, dataset: str, out_path: Path, no_labels: bool, confi
     console = make_console()
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
-        model, weights, meta = load_params(model_path)
+        model, weights, _meta = load_params(model_path)
     except ModelConfigError as exc:
         raise click.ClickException(str(exc)) from None
     datasets = {"x": f"{dataset}:x"} | ({} if no_labels else {"y": f"{dataset}:y"})
     try:
         with Client(cfg, key) as client, _progress(console, "rows") as bar:
             task = bar.add_task("predicting", total=None)
+            def on_progress(done: int, total: int, info: dict) -> None:
+                if _waiting(info):
+                    bar.update(task, description=_waiting(info))
+                else:
+                    bar.update(task, completed=done, total=total, description="predicting")
+
             res = client.run("infer", {f"{PARAM}{k}": v for k, v in weights.items()}, {"model": model.to_dict()},
-                             datasets=datasets, on_progress=lambda d, t, i: bar.update(task, completed=d, total=t),
-                             timeout=NO_TIMEOUT_S)
+                             datasets=datasets, on_progress=on_progress, timeout=NO_TIMEOUT_S)
     except SppError as exc:
         if not no_labels and "y" in str(exc) and "dataset" in str(exc):
             raise click.ClickException(f"{exc} (use --no-labels for a dataset without labels)") from None

@@ -1,12 +1,14 @@
 """One party's server: connect to the two peers, then serve jobs from clients until stopped.
 
 A client sends the same job (id, program, parameters, input shapes) to all three servers,
-with P0's and P1's input shares. Servers run jobs one at a time, in the order P0 sets: P0
-validates a job, announces its id and digest to P1 and P2, and runs it; P1 and P2 run a job
-once they hold both P0's announcement and the client's request, and refuse to run it if the
-two disagree. Every job runs in its own session (fresh seeds, fresh counters). A job that
-fails anywhere fails everywhere at once (the failing party tells the others), every server
-answers the client with its outputs or a clear error, and serving goes on.
+with P0's and P1's input shares. Servers run up to ``limits.max_concurrent_jobs`` jobs side by
+side, started in the order P0 sets: P0 validates a job, announces its id and digest to P1 and
+P2, and runs it when a slot is free (telling the client its place in the queue meanwhile); P1
+and P2 run a job once they hold both P0's announcement and the client's request, and refuse
+to run it if the two disagree. Every job runs in its own session (fresh seeds, fresh counters)
+on its own thread (:mod:`.scheduler`), while the serving loop goes on answering requests. A
+job that fails anywhere fails everywhere at once (the failing party tells the others), every
+server answers the client with its outputs or a clear error, and serving goes on.
 
 Logs carry job ids, program names, shapes, byte counts and timings, never shares or seeds.
 """
@@ -41,6 +43,7 @@ from ..tensor import SharedTensor
 from ..transport import wire
 from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
 from . import limits
+from .scheduler import JobScheduler, Queued
 from .services import ServerServices
 from .storage_service import NotStoring, StorageService
 
@@ -87,7 +90,9 @@ class PartyServer:
         self._refused: dict[str, tuple[str, float]] = {}  # jobs p0 refused: (reason, when)
         self._was_ready = False
         self._other_primary_up = False  # P0/P1: the link to the other primary, as last seen
-        self._current_job: str | None = None
+        self._lock = threading.Lock()  # counters and the checkpoint store, shared with job threads
+        self.jobs = JobScheduler(cfg.limits.max_concurrent_jobs, self._run, release=self._release,
+                                 on_wait=self._tell_position if party == 0 else None)
         self._checkpoints: CheckpointStore | None = None
         self.storage: StorageService | None = None
         if party != 2:
@@ -112,12 +117,28 @@ class PartyServer:
                 except Exception:  # no request or command may stop the server
                     log.exception("%s: unexpected error in the serving loop; serving on", self.name)
         finally:
+            self._finish_jobs()
             log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
             stop_status.set()
             status_file(self.cfg, self.party).unlink(missing_ok=True)
             self.transport.close()
 
+    def _finish_jobs(self, grace_s: float = 5.0) -> None:
+        """Stopping: running jobs fail at once (their clients and peers are told), queued ones
+        are refused; the loop keeps pumping while they answer."""
+        if not self.jobs.busy():
+            return
+        for item in self.jobs.waiting():
+            self.transport.reply(item.route, messages.encode_error(item.job.job, self.name,
+                                                                   JobRejected(f"{self.name} is stopping")))
+        self.transport.cancel_sessions(f"{self.name} is stopping")
+        deadline = time.monotonic() + grace_s
+        while self.jobs.running() and time.monotonic() < deadline:
+            self.transport.next_event(0.1)  # delivers the jobs' aborts and answers
+        self.transport.next_event(0.1)
+
     def _serve_once(self) -> None:
+        self.jobs.start_ready()
         event = self.transport.next_event(0.5)
         if isinstance(event, ClientRequest):
             self._on_request(event)
@@ -143,7 +164,7 @@ class PartyServer:
                      for q in range(3) if q != self.party}
             record = {"party": self.name, "pid": os.getpid(), "time": time.time(),
                       "ready": all(v == "connected" for v in peers.values()), "peers": peers,
-                      "job": self._current_job}
+                      "job": ", ".join(i.job.job for i in self.jobs.running()) or None}
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(path.name + ".tmp")
@@ -162,6 +183,9 @@ class PartyServer:
             "peers": self.transport.peer_status(),
             "jobs": self.served,
             "failed": self.failed,
+            "running": [i.job.job for i in self.jobs.running()],
+            "waiting": [i.job.job for i in self.jobs.waiting()],
+            "slots": self.jobs.slots,
             "pid": os.getpid(),
             "frac_bits": self.cfg.frac_bits,
             "listen": self.cfg.parties[self.party].bind_url,
@@ -185,8 +209,11 @@ class PartyServer:
                 req.frames, header, with_shares=self.party != 2,
                 max_bytes=self.cfg.max_message_bytes,
             )
-            if self.party != 0 and job.job not in self._refused:
+            if job.job not in self._refused:
                 self._check_pending(req.client)
+            if self.party == 0 and job.checkpoint is not None and self.jobs.uses_checkpoint(job.checkpoint):
+                raise JobRejected(f"job {job.job}: checkpoint {job.checkpoint!r} is in use by job "
+                                  f"{self.jobs.uses_checkpoint(job.checkpoint)} (running or waiting)")
             stored = self._validate(job)
         except Exception as exc:  # every request gets an answer (MemoryError too)
             if not isinstance(exc, (BadRequest, JobRejected, ValueError)):
@@ -194,7 +221,7 @@ class PartyServer:
                 exc = JobRejected(f"{self.name} could not handle the request ({type(exc).__name__}); "
                                   "see the server log")
             log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
-            self.failed += 1
+            self._count(ok=False)
             if job_id is not None and self.party != 0 and self._refused.pop(job_id, None) is None:
                 self._rejected[job_id] = (describe(exc), time.monotonic())
             if job_id is not None and self.party == 0:
@@ -208,16 +235,18 @@ class PartyServer:
             {k: list(v) for k, v in job.input_shapes.items()}, job.datasets or "none",
         )
         if self.party == 0:
-            self._announce_and_run(job, req.route, stored)
+            self._announce_and_run(Queued(job, req.route, stored, req.client))
         elif job.job in self._refused:
             self._refuse(job.job, req.route)
         else:
             self._pending[job.job] = (job, req.route, time.monotonic(), req.client)
 
     def _check_pending(self, client: str) -> None:
-        """P1/P2 hold a job request until P0 announces it: at most the pending limit per client."""
+        """Jobs waiting here (for P0's announcement, or for a slot): at most the pending limit
+        per client."""
         limit = self.cfg.limits.max_pending_requests
-        if sum(1 for entry in self._pending.values() if entry[3] == client) >= limit:
+        held = sum(1 for entry in self._pending.values() if entry[3] == client)
+        if held + sum(1 for i in self.jobs.waiting() if i.client == client) >= limit:
             raise JobRejected(f"{self.name} is busy: client {client} already has {limit} requests waiting "
                               "(limits.max_pending_requests); retry when they are answered")
 
@@ -335,14 +364,21 @@ class PartyServer:
 
     def _refuse(self, job_id: str, route: bytes) -> None:
         reason, _ = self._refused.pop(job_id)
-        self.failed += 1
+        self._count(ok=False)
         self.transport.reply(route, messages.encode_error(job_id, self.name, JobRejected(f"{reason} (reported by p0)")))
 
-    def _announce_and_run(self, job: messages.JobRequest, route: bytes, stored: dict) -> None:
+    def _announce_and_run(self, item: Queued) -> None:
+        """P0: fix the job's place in the order (the announcement), run it when a slot is free."""
+        job = item.job
         for q in (1, 2):
             self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest(),
-                                            "stored": stored})
-        self._run(job, route, stored)
+                                            "stored": item.stored})
+        self.jobs.submit(item)
+
+    def _tell_position(self, item: Queued, position: int) -> None:
+        """P0: a job waiting for a slot tells its client where it stands (1: next to start)."""
+        self.transport.reply(item.route, messages.encode_progress(
+            item.job.job, self.name, 0, 0, {"queued": position, "running": len(self.jobs.running())}))
 
     def _run_announced(self) -> None:
         """P1/P2: run announced jobs in P0's order once their requests are here."""
@@ -352,7 +388,7 @@ class PartyServer:
             session = job_id.encode()
             if job_id in self._pending:
                 self._announced.popleft()
-                job, route, _, _ = self._pending.pop(job_id)
+                job, route, _, client = self._pending.pop(job_id)
                 try:
                     if job.digest() != body.get("digest"):
                         raise JobRejected(
@@ -368,10 +404,10 @@ class PartyServer:
                         log.exception("%s: unexpected error checking job %s", self.name, job_id)
                     log.warning("%s: job %s refused: %s", self.name, job_id, describe(exc))
                     self.transport.abort_session(describe(exc), session=session)
-                    self.failed += 1
+                    self._count(ok=False)
                     self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
                     continue
-                self._run(job, route, stored)
+                self.jobs.submit(Queued(job, route, stored, client))
             elif job_id in self._rejected:
                 self._announced.popleft()
                 self.transport.abort_session(self._rejected.pop(job_id)[0], session=session)
@@ -390,7 +426,7 @@ class PartyServer:
             if now - when > timeout:
                 del self._pending[job_id]
                 exc = JobRejected(f"job {job_id}: p0 did not start it within {timeout:g} s")
-                self.failed += 1
+                self._count(ok=False)
                 self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
         for job_id, (_, when) in list(self._rejected.items()):
             if now - when > timeout:
@@ -411,15 +447,29 @@ class PartyServer:
     def _services(self, ctx: PartyContext, job: messages.JobRequest, route: bytes) -> ServerServices:
         ckpts = None
         if job.checkpoint is not None and self.storage is not None:
-            if self._checkpoints is None:
-                self._checkpoints = CheckpointStore(self.storage.store.root / "checkpoints")
-            ckpts = self._checkpoints
+            with self._lock:
+                if self._checkpoints is None:
+                    self._checkpoints = CheckpointStore(self.storage.store.root / "checkpoints")
+                ckpts = self._checkpoints
         reporter = _reporter(self.transport, route, job.job, self.name) if self.party == 0 else None
         return ServerServices(ctx, job=job.job, reporter=reporter, checkpoints=ckpts,
                               checkpoint_id=job.checkpoint)
 
-    # -- running one job -------------------------------------------------------------------------
-    def _run(self, job: messages.JobRequest, route: bytes, stored: dict) -> None:
+    # -- running one job (on its own thread) --------------------------------------------------
+    def _count(self, *, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self.served += 1
+            else:
+                self.failed += 1
+
+    def _release(self) -> None:
+        """A job thread ends: its place in the transport goes back, the loop starts the next."""
+        self.transport.release_thread()
+        self.transport.wake()
+
+    def _run(self, item: Queued) -> None:
+        job, route, stored = item.job, item.route, item.stored
         program = self.programs[job.program]
         t0 = time.perf_counter()
 
@@ -435,23 +485,20 @@ class PartyServer:
                 inputs[name] = SharedTensor.like(ctx, share, tuple(stored[name][0]))
             return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route)))
 
-        self._current_job = job.job
         try:
             outputs, calls = run_in_session(
                 self.transport, job.job.encode(), body, fxp=self.cfg.fxp,
                 timeout=self.cfg.timeouts.recv_s, max_message_bytes=self.cfg.max_message_bytes,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
-            self.failed += 1
+            self._count(ok=False)
             level = logging.INFO if isinstance(exc, PeerFailed) else logging.WARNING
             log.log(level, "%s: job %s (%s) failed: %s", self.name, job.job, job.program, describe(exc))
             self.transport.reply(route, messages.encode_error(job.job, self.name, exc))
             return
-        finally:
-            self._current_job = None
         elapsed = time.perf_counter() - t0
         sent = sum(c.payload for r in calls if r.depth == 0 for c in r.sent.values())
-        self.served += 1
+        self._count(ok=True)
         log.info("%s: job %s (%s) done in %.3f s, sent %d payload bytes", self.name, job.job,
                  job.program, elapsed, sent)
         records = [c.to_dict() for c in calls]
