@@ -13,8 +13,10 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -27,7 +29,7 @@ from spp_runtime.api import messages
 from spp_runtime.cli.main import cli
 from spp_runtime.client import Client, JobFailed, ServerUnavailable
 from spp_runtime.client.remote_store import RemoteStore, list_datasets, upload
-from spp_runtime.client.upload_driver import push_upload
+from spp_runtime.client.upload_driver import UploadFailed, push_upload
 from spp_runtime.client.upload_prep import SharedUpload
 from spp_runtime.config import load
 from spp_runtime.data.readers import Dataset
@@ -62,7 +64,7 @@ def _pids(run):
 
 
 def _rss_mb(pid):
-    for line in open(f"/proc/{pid}/status"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
@@ -120,7 +122,7 @@ def client(cluster):
 
 # -- crafted requests --------------------------------------------------------------------------------
 def test_crafted_jobs_are_refused_naming_the_limit_and_a_normal_job_runs_after(cluster, client, rng):
-    cfg, run = cluster
+    _, run = cluster
     pids = _pids(run)
     huge = _model(inputs=10**7, units=10**7)
     cases = [
@@ -446,3 +448,65 @@ def test_an_upload_cut_off_by_a_dead_peer_frees_its_name_on_the_live_primary(own
             assert time.monotonic() - t0 < TARGET_S, "p0 still holds the upload"
             time.sleep(0.1)
     assert "discarded upload" in (run / "p0.log").read_text()
+
+
+# -- the catch-all -------------------------------------------------------------------------------------
+def _bomb_check(params, shapes):
+    raise {"memory": MemoryError, "overflow": OverflowError, "bug": AttributeError}[params["kind"]]("boom")
+
+
+def test_a_handler_that_raises_anything_answers_and_the_servers_serve_on(tmp_path):
+    from spp_runtime.apps import PROGRAMS
+    from spp_runtime.jobs import Program, compose, programs_table
+    from spp_runtime.server.server import PartyServer
+
+    programs = compose(PROGRAMS, programs_table(Program("bomb", lambda *a: {}, None, _bomb_check)))
+    cfg = load(_config(tmp_path))
+    stop = threading.Event()
+    servers = {}
+
+    def serve(p):
+        servers[p] = PartyServer(cfg, p, programs=programs)  # the serving thread owns the sockets
+        servers[p].serve(stop.is_set)
+
+    threads = [threading.Thread(target=serve, args=(p,), daemon=True) for p in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        with Client(cfg) as c:
+            c.connect(timeout=20)
+            deadline = time.monotonic() + 20
+            while not all(c.status_of(p)["ready"] for p in range(3)):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            for kind, message in [("memory", r"could not handle the request \(MemoryError\); see the server log"),
+                                  ("overflow", r"JobRejected: job \w+: boom"),  # a number the client sent
+                                  ("bug", r"could not handle the request \(AttributeError\); see the server log")]:
+                with pytest.raises(JobFailed, match=message) as err:
+                    c.run("bomb", {"x": np.ones(2)}, {"kind": kind})
+                assert set(err.value.errors) == {"p0", "p1", "p2"}
+            x = np.ones((2, 2))
+            assert np.allclose(c.run("matmul", {"x": x, "y": x}).outputs["out"], x @ x, atol=1e-3)
+        assert all(t.is_alive() for t in threads)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+
+
+def test_an_owner_over_the_storage_quota_is_refused_naming_the_limit(tmp_path, rng):
+    path = _config(tmp_path, max_stored_gb_per_owner=64 / (1 << 20))  # 64 KiB per owner and primary
+    cl.up(tmp_path / "run", path)
+    cfg = load(path)
+    try:
+        with Client(cfg) as c:
+            upload(c, _dataset(rng, rows=500, features=7), "first")  # 32000 B of shares per primary
+            with pytest.raises(UploadFailed, match=r"p0 refused begin: .*upload of 'second' \(40000 bytes per server\) "
+                                                   r"would bring tester's data on p0 to 72000 bytes.*"
+                                                   r"limits.max_stored_gb_per_owner is 6\.1035\de-05 GiB"):
+                upload(c, _dataset(rng, rows=1000, features=4), "second")
+            assert {m.name for m in RemoteStore(c, 0).list()} == {"first"} and RemoteStore(c, 0).list_all()[1] == []
+        with Client(cfg, load_pair(cfg.client_secret_key("other"))) as other:  # another owner has its own quota
+            upload(other, _dataset(rng, rows=1000, features=4), "second")
+    finally:
+        cl.down(tmp_path / "run")

@@ -267,7 +267,9 @@ class Client:
         ``datasets`` maps further inputs to stored dataset parts (``{"x": "mnist-train:x"}``),
         which P0 and P1 read from their stores. ``checkpoint`` names the job's checkpoint
         (programs save and resume it, see docs/STORAGE.md). ``on_progress(done, total, info)``
-        is called for each progress report of the running program."""
+        is called for each progress report of the running program, and while the job waits for
+        a free slot on the servers with ``done = total = 0`` and ``info = {"queued": place,
+        "running": jobs}`` (place 1: next to start)."""
         self.connect()
         inputs = dict(inputs or {})
         job = os.urandom(8).hex()
