@@ -465,8 +465,8 @@ class PartyServer:
 
     def _release(self) -> None:
         """A job thread ends: its place in the transport goes back, the loop starts the next."""
-        self.transport.release_thread()
         self.transport.wake()
+        self.transport.release_thread()  # after its last send: the pipe goes back to the pool
 
     def _run(self, item: Queued) -> None:
         job, route, stored = item.job, item.route, item.stored
