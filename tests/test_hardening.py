@@ -512,3 +512,13 @@ def test_an_owner_over_the_storage_quota_is_refused_naming_the_limit(tmp_path, r
             upload(other, _dataset(rng, rows=1000, features=4), "second")
     finally:
         cl.down(tmp_path / "run")
+
+
+def test_a_server_whose_config_gives_a_client_a_servers_key_refuses_to_start(tmp_path):
+    import shutil
+
+    path = _config(tmp_path)
+    keys = tmp_path / "keys"
+    shutil.copy(keys / "p1.key", keys / "tester.key")  # the client "tester" listed with p1's key
+    r = _cli("server", "--party", "0", "--config", str(path))
+    assert r.exit_code == 1 and "client 'tester' uses the key of p1" in r.output, r.output

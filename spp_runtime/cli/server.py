@@ -43,6 +43,6 @@ def server(party: int, config_path: Path, log_level: str) -> None:
     try:
         cfg = load(config_path)
         srv = PartyServer(cfg, party, programs=PROGRAMS)
-    except SppError as exc:
+    except (SppError, ValueError) as exc:  # e.g. a client listed with a server's key
         raise click.ClickException(str(exc)) from None
     srv.serve(lambda: stop["flag"])
