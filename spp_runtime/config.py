@@ -19,8 +19,13 @@ Layout (every table and field is optional except ``[parties.p0|p1|p2]`` host and
     heartbeat_s = 0.5                 # ZMTP heartbeat interval ...
     heartbeat_timeout_s = 2.0         # ... and how long until a silent peer counts as dead
 
-    [limits]
-    max_message_mb = 1024
+    [limits]                          # what one request may ask of the servers (docs/NETWORK.md)
+    max_message_mb = 256              # largest frame any socket accepts; a job's uploaded inputs
+    max_header_kb = 256               # a client request's msgpack header
+    max_job_elements = 4194304        # largest tensor a job computes (inputs, intermediates, outputs)
+    max_pending_requests = 16         # requests one client may have waiting at one server
+    max_stored_gb_per_owner = 64      # share bytes one owner may keep on each primary
+    max_concurrent_jobs = 4           # jobs each server runs side by side (more wait their turn)
 
     [parties.p0]
     host = "127.0.0.1"                # where the others reach p0
@@ -53,6 +58,8 @@ EMBEDDED = "<embedded default config>"
 _TOP = {"frac_bits", "data_dir", "keys", "clients", "timeouts", "limits", "parties"}
 _PARTY = {"host", "bind", "port", "public_key", "secret_key", "data_dir"}
 _TIMEOUTS = {"recv_s", "connect_s", "job_s", "heartbeat_s", "heartbeat_timeout_s"}
+_LIMITS = {"max_message_mb", "max_header_kb", "max_job_elements", "max_pending_requests",
+           "max_stored_gb_per_owner", "max_concurrent_jobs"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,28 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the servers; every refusal names the field it hit.
+
+    ``max_message_bytes`` bounds every frame a socket accepts (ZeroMQ ``MAXMSGSIZE``), every
+    protocol message between the servers and the uploaded inputs of one job;
+    ``max_header_bytes`` a request's msgpack header (decoded with msgpack's ``max_*_len``
+    bounds); ``max_job_elements`` the largest tensor a job may compute, checked arithmetically
+    before anything runs; ``max_pending_requests`` the requests one client may have waiting at
+    one server (more are refused at once); ``max_stored_bytes_per_owner`` the share bytes one
+    data owner may keep on each primary; ``max_concurrent_jobs`` the jobs a server runs side by
+    side (each in its own session, with its own seeds), later ones waiting their turn.
+    """
+
+    max_message_bytes: int = 256 << 20
+    max_header_bytes: int = 256 << 10
+    max_job_elements: int = 1 << 22
+    max_pending_requests: int = 16
+    max_stored_bytes_per_owner: int = 64 << 30
+    max_concurrent_jobs: int = 4
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     """A validated cluster configuration (see the module docstring for the file format)."""
 
@@ -101,7 +130,12 @@ class ClusterConfig:
     data_dir: Path
     frac_bits: int
     timeouts: Timeouts
-    max_message_bytes: int
+    limits: Limits
+
+    @property
+    def max_message_bytes(self) -> int:
+        """``limits.max_message_bytes`` (the largest frame or protocol message)."""
+        return self.limits.max_message_bytes
 
     @property
     def fxp(self) -> FixedPoint:
@@ -176,9 +210,20 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
     if timeouts.heartbeat_timeout_s <= timeouts.heartbeat_s:
         v.fail("timeouts.heartbeat_timeout_s", "must exceed timeouts.heartbeat_s")
 
-    limits = v.table(raw, "limits")
-    v.no_unknown(limits, {"max_message_mb"}, "limits")
-    max_mb = v.number(limits, "max_message_mb", 1024, "limits")
+    lim = v.table(raw, "limits")
+    v.no_unknown(lim, _LIMITS, "limits")
+    limits = Limits(
+        max_message_bytes=int(v.number(lim, "max_message_mb", 256, "limits", hi=1 << 14) * (1 << 20)),
+        max_header_bytes=int(v.number(lim, "max_header_kb", 256, "limits", hi=1 << 16) * (1 << 10)),
+        max_job_elements=v.integer(lim, "max_job_elements", Limits.max_job_elements, lo=1, hi=1 << 40,
+                                   prefix="limits"),
+        max_pending_requests=v.integer(lim, "max_pending_requests", Limits.max_pending_requests, lo=1,
+                                       hi=1 << 16, prefix="limits"),
+        max_stored_bytes_per_owner=int(v.number(lim, "max_stored_gb_per_owner", 64, "limits", hi=1 << 20)
+                                       * (1 << 30)),
+        max_concurrent_jobs=v.integer(lim, "max_concurrent_jobs", Limits.max_concurrent_jobs, lo=1, hi=256,
+                                      prefix="limits"),
+    )
 
     parties_raw = v.table(raw, "parties")
     v.no_unknown(parties_raw, set(PARTY_NAMES), "parties")
@@ -216,7 +261,7 @@ def parse(text: str, *, source: str, base_dir: Path) -> ClusterConfig:
         data_dir=data_dir,
         frac_bits=frac_bits,
         timeouts=timeouts,
-        max_message_bytes=int(max_mb * (1 << 20)),
+        limits=limits,
     )
     if cfg.store_dir(0).resolve() == cfg.store_dir(1).resolve():
         v.fail("parties.p1.data_dir", "p0 and p1 need separate data directories (each holds one share)")
@@ -265,11 +310,11 @@ class _Validator:
             self.fail(field, f"must be an integer in {lo}..{hi}, got {val!r}")
         return val
 
-    def number(self, table: dict, key: str, default: float, prefix: str) -> float:
+    def number(self, table: dict, key: str, default: float, prefix: str, *, hi: float = 1e9) -> float:
         field = f"{prefix}.{key}"
         val = self._get(table, key, default, field)
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not val > 0:
-            self.fail(field, f"must be a positive number, got {val!r}")
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 < val <= hi:
+            self.fail(field, f"must be a positive number up to {hi:g}, got {val!r}")
         return float(val)
 
     def string(self, table: dict, key: str, default: str | None, prefix: str) -> str:

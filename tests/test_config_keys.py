@@ -43,7 +43,9 @@ def test_minimal_config_gets_defaults_and_relative_paths(tmp_path):
     assert cfg.parties[2].connect_url == "tcp://127.0.0.1:5002"
     assert cfg.parties[2].bind_url == "tcp://127.0.0.1:5002"
     assert cfg.key_dir == tmp_path / "keys" and cfg.data_dir == tmp_path / "data"
-    assert cfg.max_message_bytes == 1024 << 20 and cfg.allowed_clients == ()
+    assert cfg.max_message_bytes == 256 << 20 and cfg.allowed_clients == ()
+    assert cfg.limits.max_header_bytes == 256 << 10 and cfg.limits.max_job_elements == 1 << 22
+    assert cfg.limits.max_pending_requests == 16 and cfg.limits.max_stored_bytes_per_owner == 64 << 30
     moved = cfg.with_ports((7000, 7001, 7002))
     assert [p.port for p in moved.parties] == [7000, 7001, 7002]
 
@@ -72,6 +74,12 @@ def test_example_configs_parse():
         ("[clients]\nallowed = ['a b']\n" + MINIMAL, "clients.allowed"),
         ("[clients]\nallowed = ['a']\ndefault = 'b'\n" + MINIMAL, "clients.default"),
         ("[keys]\ndir = 3\n" + MINIMAL, "keys.dir"),
+        ("[limits]\nmax_message_mb = 0\n" + MINIMAL, "limits.max_message_mb"),
+        ("[limits]\nmax_header_kb = inf\n" + MINIMAL, "limits.max_header_kb"),
+        ("[limits]\nmax_job_elements = 1.5\n" + MINIMAL, "limits.max_job_elements"),
+        ("[limits]\nmax_pending_requests = 0\n" + MINIMAL, "limits.max_pending_requests"),
+        ("[limits]\nmax_stored_gb_per_owner = nan\n" + MINIMAL, "limits.max_stored_gb_per_owner"),
+        ("[limits]\nmax_jobs = 3\n" + MINIMAL, "limits.max_jobs"),
     ],
 )
 def test_validation_errors_name_file_and_field(text, field):

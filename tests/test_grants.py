@@ -436,8 +436,24 @@ def test_a_model_trained_with_the_train_grant_stays_on_the_servers(cluster, owne
     assert r.exit_code == 0 and "trained on owner-data:x (x) of owner" in r.output, r.output
 
 
-def test_model_grants_and_the_model_commands(cluster, analyst):
+def _ensure_analyst_model(owner, analyst) -> None:
+    """The model the test above stores (under xdist that test may run on another worker, with
+    its own cluster)."""
+    if "analyst-model" in {v.name for v in list_models(analyst)}:
+        return
+    init, params = _train_job()
+    for p in (0, 1):
+        _grant_on(owner, p, ["train"])
+    try:
+        analyst.run("train", init, params, datasets=TRAIN_DS, save_as="analyst-model", timeout=60)
+    finally:
+        for p in (0, 1):
+            _revoke_on(owner, p)
+
+
+def test_model_grants_and_the_model_commands(cluster, owner, analyst):
     cfg = cluster[0]
+    _ensure_analyst_model(owner, analyst)
     conf = ["--config", cfg.source]
     r = _spp("grant", "--model", "analyst-model", "--to", "owner", "--allow", "predict", *conf, "--key", "owner")
     assert r.exit_code == 1 and "only its owner may grant or revoke rights on it" in r.output

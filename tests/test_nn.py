@@ -7,8 +7,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from helpers import inputs
+
 from spp_runtime.data.mnist import default_mnist_dir, load_mnist
 from spp_runtime.engine.local import run_local
 from spp_runtime.nn import FloatOps, ModelConfigError, SecureOps, load_model_config, model_from_dict
@@ -136,8 +136,35 @@ def test_model_configs_load_and_bad_ones_say_what_is_wrong(tmp_path):
         model_from_dict({**base, "output": "max"})
     with pytest.raises(ModelConfigError, match="missing key 'inputs'"):
         model_from_dict({"layers": []})
-    with pytest.raises(ModelConfigError, match="lr=-1"):
+    with pytest.raises(ModelConfigError, match=r"\[train\] lr must be a finite number in \(0, 1e\+06\], got -1"):
         model_from_dict({**base, "train": {"lr": -1}})
+    bad_values = [
+        ({**base, "inputs": float("inf")}, "inputs must be an integer"),
+        ({**base, "inputs": float("nan")}, "inputs must be an integer"),
+        ({**base, "inputs": 0}, "inputs must be an integer in"),
+        ({**base, "inputs": "784"}, "inputs must be an integer"),
+        ({**base, "inputs": True}, "inputs must be an integer"),
+        ({**base, "layers": [{"type": "dense", "units": 2.5}]}, r"layer 0 \(dense\) units must be an integer"),
+        ({**base, "layers": [{"type": "dense", "units": -3}]}, r"layer 0 \(dense\) units must be an integer"),
+        ({**base, "layers": "dense"}, "needs a list of 1-256 layers"),
+        ({**base, "name": ["x"]}, "name must be a string"),
+        ({**base, "train": {"lr": float("nan")}}, "lr must be a finite number"),
+        ({**base, "train": {"lr": float("inf")}}, "lr must be a finite number"),
+        ({**base, "train": {"momentum": 1.0}}, "momentum must be a finite number in \\[0, 1\\)"),
+        ({**base, "train": {"batch_size": 0}}, "batch_size must be an integer"),
+        ({**base, "train": {"batch_size": 1.5}}, "batch_size must be an integer"),
+        ({**base, "train": {"epochs": -1}}, "epochs must be an integer"),
+        ({**base, "train": {"seed": -1}}, "seed must be an integer"),
+        ({**base, "train": [1]}, r"\[train\] must be a table"),
+    ]
+    for cfg, message in bad_values:
+        with pytest.raises(ModelConfigError, match=message):
+            model_from_dict(cfg)
+    # huge but valid sizes: the shapes are computed, nothing is allocated
+    huge = model_from_dict({"inputs": 10**7, "layers": [{"type": "dense", "units": 10**7}]})
+    assert huge.param_shapes() == {"0.W": (10**7, 10**7), "0.b": (10**7,)} and huge.widths() == [10**7, 10**7]
+    m = load_model_config(f"{CONFIGS}/mnist_a.toml")
+    assert m.param_shapes() == {k: v.shape for k, v in m.init_params(3).items()}
     bad = tmp_path / "bad.toml"
     bad.write_text("inputs = [")
     with pytest.raises(ModelConfigError, match="not valid TOML"):

@@ -4,6 +4,10 @@ A message is one msgpack header map followed by raw array frames. Every header c
 ``"v": VERSION`` (the client sends it with each request, the servers with each reply); a
 receiver refuses a message of any other version, a header that is not a map, or an empty
 message with :class:`BadRequest`, the one error for a malformed client message.
+
+A header is at most ``max_bytes`` long (the servers pass ``limits.max_header_bytes``) and is
+decoded with msgpack's ``max_*_len`` bounds, so a small header cannot unpack into a large
+object tree (each element of a container costs at least one header byte).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import numpy as np
 from ..errors import ProtocolError
 
 VERSION = 1
+DEFAULT_MAX_HEADER_BYTES = 256 << 10
+MAX_CONTAINER_LEN = 1 << 16  # entries of one list or map in a header
 
 
 class BadRequest(ProtocolError):
@@ -33,12 +39,21 @@ def array_frame(a: np.ndarray) -> bytes | memoryview:
     return a.data.cast("B") if a.size else b""
 
 
-def decode_header(frames: Sequence, what: str, peer: str | None = None) -> dict:
-    """The header map of a message; BadRequest if it is missing, malformed or of another version."""
+def decode_header(frames: Sequence, what: str, peer: str | None = None, *,
+                  max_bytes: int = DEFAULT_MAX_HEADER_BYTES, max_len: int = MAX_CONTAINER_LEN) -> dict:
+    """The header map of a message; BadRequest if it is missing, longer than ``max_bytes``,
+    malformed or of another version; no list or map in it may hold more than ``max_len``
+    entries."""
     if not frames:
         raise BadRequest(f"empty {what}", peer)
+    size = frame_len(frames[0])
+    if size > max_bytes:
+        raise BadRequest(f"{what} header of {size} bytes exceeds limits.max_header_kb "
+                         f"({max_bytes >> 10} KiB)", peer)
+    n = min(size, max_len)
     try:
-        header = msgpack.unpackb(frame_buf(frames[0]), raw=False)
+        header = msgpack.unpackb(frame_buf(frames[0]), raw=False, max_str_len=size, max_bin_len=size,
+                                 max_array_len=n, max_map_len=n, max_ext_len=0)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise BadRequest(f"malformed {what} header ({type(exc).__name__})", peer) from None
     if not isinstance(header, dict):

@@ -26,6 +26,7 @@ array contents.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,17 @@ from ..errors import ProtocolError
 from ..ring import DTYPE
 from ..transport import wire
 from . import names
-from .envelope import BadRequest, array_frame, decode_header, frame_buf, frame_len, pack, short
-from .storage_messages import STORAGE_KINDS
+from .envelope import (
+    DEFAULT_MAX_HEADER_BYTES,
+    BadRequest,
+    array_frame,
+    decode_header,
+    frame_buf,
+    frame_len,
+    pack,
+    short,
+)
+from .storage_messages import MAX_NDIM, STORAGE_KINDS
 
 
 @dataclass
@@ -132,9 +142,10 @@ def encode_status_request() -> list:
     return pack({"kind": "status"})
 
 
-def request_kind(frames: Sequence) -> tuple[str, dict]:
-    """(kind, header) of a client message; BadRequest if it is not one."""
-    header = decode_header(frames, "request")
+def request_kind(frames: Sequence, *, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> tuple[str, dict]:
+    """(kind, header) of a client message; BadRequest if it is not one (or its header is
+    longer than ``max_header_bytes``)."""
+    header = decode_header(frames, "request", max_bytes=max_header_bytes)
     kind = header.get("kind")
     if kind not in ("job", "status") and kind not in STORAGE_KINDS:
         raise BadRequest(f"unknown request kind {short(kind)} (expected 'job', 'status' or a storage request)")
@@ -167,9 +178,13 @@ def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: 
         if spec[0] in shapes:
             raise BadRequest(f"job {job}: input {spec[0]!r} appears twice")
         shapes[spec[0]] = tuple(spec[1])
-    total = sum(8 * int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+    for name, shape in shapes.items():
+        if len(shape) > MAX_NDIM:
+            raise BadRequest(f"job {job}: input {name!r} has {len(shape)} dimensions (at most {MAX_NDIM})")
+    total = sum(8 * math.prod(s) for s in shapes.values())  # Python integers: no overflow
     if total > max_bytes:
-        raise BadRequest(f"job {job}: inputs of {total} bytes exceed the limit of {max_bytes}")
+        raise BadRequest(f"job {job}: inputs of {total} bytes exceed limits.max_message_mb "
+                         f"({max_bytes >> 20} MiB)")
     n_frames = len(frames) - 1
     expected = len(shapes) if with_shares else 0
     if n_frames != expected:
@@ -177,8 +192,7 @@ def decode_job(frames: Sequence, header: dict, *, with_shares: bool, max_bytes: 
     shares = {}
     if with_shares:
         for (name, shape), frame in zip(shapes.items(), frames[1:]):
-            n = int(np.prod(shape, dtype=np.int64))
-            if frame_len(frame) != 8 * n:
+            if frame_len(frame) != 8 * math.prod(shape):
                 raise BadRequest(f"job {job}: share of input {name!r} does not match shape {list(shape)}")
             shares[name] = np.frombuffer(frame_buf(frame), dtype=DTYPE).reshape(shape)
     datasets = header.get("datasets") or {}
@@ -244,7 +258,7 @@ def encode_answer(rid: object, party: str, body: Mapping[str, Any] | None = None
 def decode_reply(frames: Sequence, *, server: str, max_bytes: int) -> JobReply | dict:
     """A server's reply: a JobReply for results and errors, the header map for status,
     progress and storage answers."""
-    header = decode_header(frames, "reply", peer=server)
+    header = decode_header(frames, "reply", peer=server, max_bytes=max_bytes, max_len=max_bytes)
     kind = header.get("kind")
     if kind in ("status", "progress", "answer"):
         return header
@@ -274,8 +288,9 @@ def decode_reply(frames: Sequence, *, server: str, max_bytes: int) -> JobReply |
             frame = next(it)
             used += 1
             dt = np.dtype(dtype)
-            n = int(np.prod(shape, dtype=np.int64))
-            if frame_len(frame) != n * dt.itemsize:
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+                raise ProtocolError(f"output {name!r} has a malformed shape", server)
+            if frame_len(frame) != math.prod(shape) * dt.itemsize:
                 raise ProtocolError(f"output {name!r} does not match its shape", server)
             arr = np.frombuffer(frame_buf(frame), dtype=dt).reshape(shape)
         outputs.append(Output(name, okind, arr, tuple(shape)))

@@ -8,6 +8,7 @@ are :func:`.messages.encode_answer`. See docs/STORAGE.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,8 +47,7 @@ def decode_chunk_arrays(header: Mapping[str, Any], frames: Sequence) -> dict[str
                 and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in spec[1])):
             raise BadRequest("upload.chunk: each part must be [name, [dims...]]")
         buf = frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
-        n = int(np.prod(spec[1], dtype=np.int64))
-        if buf.nbytes != n * SHARE_DTYPE.itemsize:
+        if buf.nbytes != math.prod(spec[1]) * SHARE_DTYPE.itemsize:  # Python integers: no overflow
             raise BadRequest(f"upload.chunk: part {spec[0]!r} has {buf.nbytes} bytes, not shape {spec[1]}")
         out[spec[0]] = np.frombuffer(buf, dtype=SHARE_DTYPE).reshape(spec[1])
     return out

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from ..engine.context import PartyContext
 from ..jobs import Inputs, JobServices, Outputs, Params, Program, Shapes, programs_table
+from ..jobs.limits import largest
 from ..tensor import SharedTensor
 
 
@@ -35,6 +36,12 @@ def _check_dense(params: Params, shapes: Shapes) -> None:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
 
 
+def _size_dense(params: Params, shapes: Shapes) -> int:
+    """A batch of x, w, and the scores (batch rows, then all n rows concatenated)."""
+    (n, d), (_, k) = shapes["x"], shapes["w"]
+    return largest([(min(params.get("batch", 256), n), d), (d, k), (n, k)])
+
+
 def _column_sums(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Outputs:
     x = t["x"]
     width = (x.shape[1],)
@@ -51,9 +58,13 @@ def _check_sums(params: Params, shapes: Shapes) -> None:
         raise ValueError(f"column_sums needs a matrix x, got shape {list(shapes['x'])}")
 
 
+def _size_sums(params: Params, shapes: Shapes) -> int:
+    return shapes["x"][1]  # x is summed where it is stored; only the totals are new
+
+
 PROGRAMS: Mapping[str, Program] = programs_table(
     Program("dense_scores", _dense_scores, ("x", "w", "b"), _check_dense,
-            "x @ w + b in batches (params: batch), with progress reports"),
+            "x @ w + b in batches (params: batch), with progress reports", size=_size_dense),
     Program("column_sums", _column_sums, ("x",), _check_sums,
-            "running column sums of x kept in the job's checkpoint"),
+            "running column sums of x kept in the job's checkpoint", size=_size_sums),
 )

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -68,6 +69,9 @@ NET_CHOICES = ("loopback", "lan", "paper-lan", "lan-1g")
 @click.option("--openings", type=click.Choice(["once", "per-product", "both"]), default="once", show_default=True,
               help="--training: each matrix opened once per step (masked operands), one Beaver product per "
                    "matrix product (the cost before them), or both in one run.")
+@click.option("--concurrent", is_flag=True,
+              help="Time inference jobs while a training job runs on the same servers, against idle "
+                   "(loopback; jobs run side by side up to the config's limits.max_concurrent_jobs).")
 @click.option("--list", "list_cases", is_flag=True, help="List the benchmark cases and exit.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Use this (running) cluster instead of a local one (loopback).")
@@ -77,7 +81,7 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
           mbit: float | None, check_net: bool, repeat: int, predict_net: str | None, compute_from: Path | None,
           no_model: bool, compare_paper: bool, markdown: bool, plot_path: Path | None,
           from_json: tuple[Path, ...], json_path: Path | None,
-          matmul_speed: bool, training: tuple[str, ...], batches: int, openings: str,
+          matmul_speed: bool, training: tuple[str, ...], batches: int, openings: str, concurrent: bool,
           list_cases: bool, config_path: Path | None, run_dir: Path | None,
           predict_batches: str = "1,128") -> None:
     """Run benchmark cases over the three server processes: time, bytes, rounds, error."""
@@ -108,7 +112,7 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
         if protocols == "all":  # every case that has one of the requested variants
             names = sorted(n for n, c in ALL_CASES.items() if not variants or set(variants) & set(c.variants))
         else:
-            names = [] if protocols is None and matmul_speed else (protocols or "matmul").split(",")
+            names = [] if protocols is None and (matmul_speed or concurrent) else (protocols or "matmul").split(",")
         jobs = plan([get_case(n.strip()) for n in names if n.strip()], list(variants) or None)
         shapes = parse_dims(dims)
         shape = net_shape(net, rtt_ms, mbit)
@@ -121,17 +125,20 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
         return
     if check_net and shape is None:
         raise click.UsageError("--check-net needs an emulated network (--net lan, paper-lan or lan-1g)")
-    if matmul_speed and shape is not None:
-        raise click.UsageError("--matmul-speed runs on loopback only")
+    if (matmul_speed or concurrent) and shape is not None:
+        raise click.UsageError("--matmul-speed and --concurrent run on loopback only")
     net_doc = describe(net, shape)
     machine = machine_info()
     records: list[dict] = []
     speed = probe = None
     compute: dict | None = None
+    side_by_side: dict | None = None
     try:
         if shape is None:
             records, speed = _run_loopback(jobs, shapes, repeat, matmul_speed, config_path, run_dir,
                                            console, quiet)
+            if concurrent:
+                side_by_side = _run_concurrent(config_path, run_dir, repeat, console, quiet)
         else:
             if not no_model:
                 compute = _compute_times(jobs, shapes, repeat, compute_from, run_dir, console, quiet)
@@ -155,7 +162,7 @@ def bench(protocols: str | None, dims: str, variants: tuple[str, ...], net: str,
     if json_path is not None:
         doc = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(["spp", *sys.argv[1:]]),
                "net": net_doc, "machine": machine, "net_check": probe.to_dict() if probe else None,
-               "records": records, "matmul_speed": speed}
+               "records": records, "matmul_speed": speed, "concurrent": side_by_side}
         text = json.dumps(doc, indent=1)
         if str(json_path) == "-":
             click.echo(text)
@@ -292,6 +299,20 @@ def _run_loopback(jobs, shapes, repeat, matmul_speed, config_path, run_dir, cons
         if matmul_speed:
             speed = speed_check(client)
     return records, speed
+
+
+def _run_concurrent(config_path: Path | None, run_dir: Path | None, repeat: int, console: Console,
+                    quiet: bool) -> dict:
+    from ..bench.concurrency import describe, infer_while_training
+
+    echo = (lambda s: None) if quiet else console.print
+    with cl.cluster_for(config_path, run_dir or cl.default_run_dir(), echo=echo) as cfg:
+        if not quiet:
+            console.print("inference while a training job runs: idle first, then beside the training job")
+        result = infer_while_training(cfg, repeats=max(repeat, 5))
+    if not quiet:
+        console.print(describe(result))
+    return result
 
 
 def _compute_times(jobs, shapes, repeat, compute_from, run_dir, console, quiet) -> dict:

@@ -38,13 +38,15 @@ def up(config_path: Path | None, run_dir: Path | None) -> None:
 @cluster.command("status")
 @_run_dir
 def status(run_dir: Path | None) -> None:
-    """Show each server's process, address, connections and jobs served."""
+    """Show each server's process, address, connections and jobs served; exit 1 (naming it)
+    if a server is stopped or does not answer."""
     run_dir = run_dir or cl.default_run_dir()
     servers = cl.status(run_dir)
     if not any(s.alive for s in servers):
         click.echo(f"No cluster is running from {run_dir}.")
         return
-    _print(servers, f"Cluster in {run_dir}:")
+    if _print(servers, f"Cluster in {run_dir}:"):
+        raise SystemExit(1)
 
 
 @cluster.command("down")
@@ -56,17 +58,32 @@ def down(run_dir: Path | None) -> None:
     click.echo(f"Stopped {', '.join(stopped)}." if stopped else f"No cluster was running from {run_dir}.")
 
 
-def _print(servers: list[cl.ServerInfo], title: str) -> None:
+def _print(servers: list[cl.ServerInfo], title: str) -> list[str]:
+    """Print the servers' table; returns what is wrong (a server stopped or not answering)."""
     table = Table(title=title, title_justify="left")
     for col in ("server", "pid", "state", "listens on", "peers", "jobs"):
         table.add_column(col)
+    problems = []
     for s in servers:
         st = s.status or {}
-        state = "serving" if st.get("ready") else ("running" if s.alive else "stopped")
+        error = st.get("error")  # this one did not answer; the others still did
+        if error:
+            st = {}
+        if not s.alive:
+            state = "stopped"
+            problems.append(f"{s.name} is not running (process {s.pid} is gone)")
+        elif error:
+            state = "not answering"
+            problems.append(error)
+        else:
+            state = "serving" if st.get("ready") else "running"
         peers = ", ".join(f"{k} {v}" for k, v in st.get("peers", {}).items()) or "?"
         jobs = f"{st.get('jobs', '?')} ok, {st.get('failed', '?')} failed" if st else "?"
         table.add_row(s.name, str(s.pid), state, s.listen, peers, jobs)
     out = make_console()
     out.print(table)
+    for problem in problems:
+        out.print(problem, style="red", markup=False)
     if servers:
         out.print(f"logs: {servers[0].log.parent}/p0.log, p1.log, p2.log")
+    return problems

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .. import PARTY_NAMES
 from ..client import Client
-from ..client.remote_store import PendingUpload, RemoteStore, list_datasets
+from ..client.remote_store import DatasetView, PendingUpload, RemoteStore, list_datasets
 from ..errors import SppError
 from ..storage.errors import DatasetNotFound
 from .console import console as make_console
@@ -31,17 +31,24 @@ def list_cmd(config_path: Path | None, key_name: str | None, run_dir: Path | Non
     """Every dataset on p0 and p1, with its shape, owner and state (and your own uploads
     still in progress)."""
     cfg, key = resolve(config_path, run_dir, key_name)
+    unavailable: dict[str, str] = {}
     try:
         pending: list[PendingUpload] = []
         with Client(cfg, key) as client:
-            views = list_datasets(client, pending)
+            views = list_datasets(client, pending, unavailable)
     except (SppError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from None
     for w in pending:
         click.echo(f"{w.server}: upload {w.upload_id} of {w.name!r} is {w.status} (not visible yet)")
     if not views:
-        click.echo("No datasets.")
-        return
+        click.echo("No datasets" + (f" on {', '.join(sorted({'p0', 'p1'} - set(unavailable)))}." if unavailable else "."))
+    else:
+        _table(views)
+    if unavailable:  # the list above is one server's view only
+        raise click.ClickException("; ".join(unavailable.values()))
+
+
+def _table(views: list[DatasetView]) -> None:
     table = Table(title_justify="left")
     for col in ("dataset", "rows", "parts", "frac bits", "owner", "created", "state"):
         table.add_column(col)

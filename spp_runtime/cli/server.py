@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -40,10 +41,14 @@ def server(party: int, config_path: Path, log_level: str) -> None:
     os.umask(0o077)  # shares, manifests, grants, checkpoints, status: the server's user only
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # jobs run on their own threads and hand every message to the serving thread: let a
+    # thread that is ready take the GIL within 0.5 ms instead of 5 ms (a protocol round
+    # costs two such hand-overs per message)
+    sys.setswitchinterval(0.0005)
     try:
         limit_blas_threads()
         cfg = load(config_path)
         srv = PartyServer(cfg, party, programs=PROGRAMS)
-    except SppError as exc:
+    except (SppError, ValueError) as exc:  # e.g. a client listed with a server's key
         raise click.ClickException(str(exc)) from None
     srv.serve(lambda: stop["flag"])

@@ -53,7 +53,7 @@ def _ask(cfg: ClusterConfig, party: int, timeout: float) -> dict:
     from ..client import Client
 
     with Client(cfg) as client:
-        return client.status_of(party, timeout)
+        return client.status_of(party, timeout, fail_fast=True)
 
 
 def _read(cfg: ClusterConfig, party: int, max_age: float = 10.0) -> dict:

@@ -36,6 +36,14 @@ def _progress(console, unit: str) -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
+def _waiting(info: dict) -> str | None:
+    """What a job waiting for a free slot on the servers shows (P0 reports its place)."""
+    place = info.get("queued")
+    if not isinstance(place, int):
+        return None
+    return f"waiting for a free slot: {place - 1} job(s) ahead, {info.get('running', '?')} running"
+
+
 def _checkpoint_id(target: str, model: Model, dataset: str, hyper: Hyper) -> str:
     """A stable id per (output file or stored model name, model, dataset, settings): rerunning
     the same command resumes; changing any of them starts afresh."""
@@ -106,6 +114,9 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
             task = bar.add_task("training", total=None)
 
             def on_progress(done: int, total: int, info: dict) -> None:
+                if _waiting(info):
+                    bar.update(task, description=_waiting(info))
+                    return
                 bar.update(task, completed=done, total=total,
                            description=f"epoch {info.get('epoch', '?')}/{info.get('epochs', hyper.epochs)}")
                 if "seconds" in info:
@@ -154,9 +165,14 @@ def infer(model_path: Path, dataset: str, out_path: Path, no_labels: bool, confi
     try:
         with Client(cfg, key) as client, _progress(console, "rows") as bar:
             task = bar.add_task("predicting", total=None)
+            def on_progress(done: int, total: int, info: dict) -> None:
+                if _waiting(info):
+                    bar.update(task, description=_waiting(info))
+                else:
+                    bar.update(task, completed=done, total=total, description="predicting")
+
             res = client.run("infer", {f"{PARAM}{k}": v for k, v in weights.items()}, {"model": model.to_dict()},
-                             datasets=datasets, on_progress=lambda d, t, i: bar.update(task, completed=d, total=t),
-                             timeout=NO_TIMEOUT_S)
+                             datasets=datasets, on_progress=on_progress, timeout=NO_TIMEOUT_S)
     except SppError as exc:
         if not no_labels and "has no part 'y'" in str(exc):
             raise click.ClickException(f"{exc} (use --no-labels for a dataset without labels)") from None

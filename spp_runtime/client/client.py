@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -64,7 +64,16 @@ class JobResult:
 
 
 class Client:
-    """Connections to P0, P1 and P2 with one client key. Use as a context manager."""
+    """Connections to P0, P1 and P2 with one client key. Use as a context manager.
+
+    Failing fast: a server that refuses our key fails a command at once; one that refuses
+    TCP connections for a second (not running) fails it then; one that accepts TCP without
+    completing the handshake (frozen) fails it after ``timeouts.heartbeat_timeout_s`` (the
+    silence that makes a connected peer dead), naming the server and what was seen; one that
+    was up and went away (killed, or silent past the heartbeat timeout) gets a second more than
+    that to come back. A server found unavailable is remembered as such until its link comes
+    up again, so retries and clean-up requests to it fail at once instead of waiting again.
+    """
 
     def __init__(self, cfg: ClusterConfig, key: KeyPair | None = None) -> None:
         if key is None:
@@ -73,7 +82,17 @@ class Client:
             key = load_pair(cfg.client_secret_key(cfg.default_client))
         if key.secret is None:
             raise SppError("a client needs its secret key")
+        for pc in cfg.parties:
+            if load_public(pc.public_key) == key.public:
+                raise ServerUnavailable(
+                    f"the client key is {pc.name}'s key pair ({pc.public_key}): a server's key cannot act "
+                    f"as a client; connect with your own client key (spp keys generate --client NAME) "
+                    f"listed in clients.allowed"
+                )
         self.cfg = cfg
+        self._grace = cfg.timeouts.heartbeat_timeout_s + 1.0  # for a lost server to come back
+        self._handshake_s = cfg.timeouts.heartbeat_timeout_s  # for a TCP-connected one to answer
+        self._down: dict[int, str] = {}  # servers found unavailable, until their link comes up
         opts = ZmqOptions(
             heartbeat_s=cfg.timeouts.heartbeat_s,
             heartbeat_timeout_s=cfg.timeouts.heartbeat_timeout_s,
@@ -112,29 +131,85 @@ class Client:
         self._zctx.destroy(linger=0)  # also closes a socket a signal cut off mid-__init__ (term would hang)
 
     # -- connecting ----------------------------------------------------------------------------
-    def connect(self, timeout: float | None = None) -> None:
-        """Wait until all three servers accepted our key; ServerUnavailable names the first
-        that refused it or did not answer in ``timeout`` seconds (default: the config's)."""
-        timeout = self.cfg.timeouts.connect_s if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+    def connect(self, timeout: float | None = None, parties: Sequence[int] = (0, 1, 2)) -> None:
+        """Wait until ``parties`` accepted our key; ServerUnavailable names every one that is
+        unavailable and why.
+
+        Without ``timeout`` a server fails fast (see the class doc; one whose address does not
+        answer at all gets ``timeouts.connect_s``); with it, each gets up to ``timeout`` seconds
+        (e.g. a cluster that is starting), failing at once only on a refused key."""
+        self._wait_up(parties, timeout, ServerUnavailable)
+
+    def _wait_up(self, parties: Sequence[int], timeout: float | None, error: type[Exception]) -> None:
+        start = time.monotonic()
+        fast = timeout is None
+        limit = self.cfg.timeouts.connect_s if timeout is None else timeout
         while True:
             self._drain_monitors()
-            for p, link in self._links.items():
-                if link.refused and not link.up:
-                    raise ServerUnavailable(f"{PARTY_NAMES[p]} at {link.url}: {link.refused}")
-                if link.ever_up and not link.up:
-                    raise ServerUnavailable(
-                        f"lost the connection to {PARTY_NAMES[p]} at {link.url} (server stopped or unreachable)"
-                    )
-            if all(link.up for link in self._links.values()):
+            problems = {}
+            for p in parties:
+                link = self._links[p]
+                if link.up:
+                    self._down.pop(p, None)
+                    continue
+                waited = time.monotonic() - start
+                if link.refused:
+                    problems[p] = link.refused
+                elif fast and p in self._down:
+                    problems[p] = self._down[p]
+                elif fast and link.ever_up and waited > self._grace:
+                    problems[p] = f"the connection was lost and did not come back within {self._grace:g} s " \
+                                  f"(server killed, frozen or unreachable)"
+                elif fast and link.tcp_refused and not link.ever_up and waited > min(1.0, self._grace):
+                    problems[p] = link.why_not_up()  # refused for a second: nothing listens there
+                elif fast and (link.tcp_refused or link.tcp_since is not None) and waited > self._handshake_s:
+                    problems[p] = link.why_not_up()  # silent for a heartbeat timeout: frozen
+                elif waited > limit:
+                    problems[p] = f"no connection within {limit:g} s: {link.why_not_up()}"
+            if problems:
+                self._down.update(problems)
+                raise error("; ".join(f"{PARTY_NAMES[p]} at {self._links[p].url} is unavailable: {why}"
+                                      for p, why in sorted(problems.items())))
+            if all(self._links[p].up for p in parties):
                 return
-            left = deadline - time.monotonic()
-            if left <= 0:
-                down = [f"{PARTY_NAMES[p]} at {lk.url}" for p, lk in self._links.items() if not lk.up]
-                raise ServerUnavailable(
-                    f"no connection to {', '.join(down)} within {timeout:g} s (is the cluster running?)"
-                )
-            self._poller.poll(int(min(left, 0.1) * 1000))
+            self._poller.poll(100)
+
+    def status_all(self, timeout: float = 5.0) -> dict[str, dict]:
+        """Each server's status map, or ``{"error": why}`` for one that is unavailable or does
+        not answer within ``timeout`` seconds (the others still answer)."""
+        out: dict[str, dict] = {}
+        waiting: dict[int, float] = {}
+        for p in range(3):
+            try:
+                self._wait_up([p], None, ServerUnavailable)
+            except ServerUnavailable as exc:
+                out[PARTY_NAMES[p]] = {"error": str(exc)}
+                continue
+            self._socks[p].send_multipart(messages.encode_status_request())
+            waiting[p] = time.monotonic() + timeout
+        while waiting:
+            for p, deadline in list(waiting.items()):
+                sock = self._socks[p]
+                while sock.poll(0):
+                    reply = messages.decode_reply(sock.recv_multipart(copy=False), server=PARTY_NAMES[p],
+                                                  max_bytes=self.cfg.max_message_bytes)
+                    if isinstance(reply, dict) and reply.get("kind") == "status":
+                        out[PARTY_NAMES[p]] = reply
+                        del waiting[p]
+                        break
+                else:
+                    self._links[p].drain()
+                    if not self._links[p].up:
+                        out[PARTY_NAMES[p]] = {"error": f"{PARTY_NAMES[p]} went away: "
+                                                        f"{self._links[p].why_not_up()}"}
+                        del waiting[p]
+                    elif time.monotonic() > deadline:
+                        out[PARTY_NAMES[p]] = {"error": f"{PARTY_NAMES[p]} did not answer within {timeout:g} s "
+                                                        "(busy with a long job, or frozen)"}
+                        del waiting[p]
+            if waiting:
+                self._poller.poll(50)
+        return {name: out[name] for name in PARTY_NAMES}
 
     # -- requests ----------------------------------------------------------------------------------
     def status(self, timeout: float = 5.0) -> dict[str, dict]:
@@ -145,16 +220,21 @@ class Client:
         replies = self._gather(None, timeout, want_status=True)
         return {PARTY_NAMES[p]: r for p, r in replies.items()}  # type: ignore[misc]
 
-    def status_of(self, party: int, timeout: float = 5.0) -> dict:
-        """One server's status map; ServerUnavailable if it refuses us or does not answer."""
+    def status_of(self, party: int, timeout: float = 5.0, *, fail_fast: bool = False) -> dict:
+        """One server's status map; ServerUnavailable if it refuses us or does not answer
+        within ``timeout`` seconds (with ``fail_fast``, also when it is found unavailable as
+        :meth:`connect` finds it, after the heartbeat timeout + 1 s)."""
         link, sock = self._links[party], self._socks[party]
         deadline = time.monotonic() + timeout
+        if fail_fast:
+            self._wait_up([party], None if timeout > self._grace else timeout, ServerUnavailable)
         while not link.up:
             link.drain()
             if link.refused:
                 raise ServerUnavailable(f"{PARTY_NAMES[party]} at {link.url}: {link.refused}")
             if time.monotonic() > deadline:
-                raise ServerUnavailable(f"no connection to {PARTY_NAMES[party]} at {link.url} within {timeout:g} s")
+                raise ServerUnavailable(f"no connection to {PARTY_NAMES[party]} at {link.url} within {timeout:g} s: "
+                                        f"{link.why_not_up()}")
             link.socket.poll(100)
         sock.send_multipart(messages.encode_status_request())
         while (left := deadline - time.monotonic()) > 0:
@@ -163,6 +243,10 @@ class Client:
                                           max_bytes=self.cfg.max_message_bytes)
                 if isinstance(reply, dict) and reply.get("kind") == "status":
                     return reply
+            link.drain()
+            if not link.up:
+                raise ServerUnavailable(f"{PARTY_NAMES[party]} at {link.url} went away before answering "
+                                        f"({link.why_not_up()})")
         raise ServerUnavailable(f"no status reply from {PARTY_NAMES[party]} within {timeout:g} s")
 
     def run(
@@ -188,8 +272,9 @@ class Client:
         trains a model (``train``) to keep it on the servers under that name instead of
         returning it. ``model`` names a stored model the program runs (``predict``: P0 and
         P1 use their shares of it, if the client's grants allow).
-        ``on_progress(done, total, info)``
-        is called for each progress report of the running program."""
+        ``on_progress(done, total, info)`` is called for each progress report of the running
+        program, and while the job waits for a free slot on the servers with ``done = total =
+        0`` and ``info = {"queued": place, "running": jobs}`` (place 1: next to start)."""
         self.connect()
         inputs = dict(inputs or {})
         job = os.urandom(8).hex()
@@ -232,20 +317,12 @@ class Client:
         timeout = self.cfg.timeouts.recv_s if timeout is None else timeout
         server = PARTY_NAMES[party]
         link, sock = self._links[party], self._socks[party]
+        if link.refused:
+            raise ServerUnavailable(f"{server} at {link.url}: {link.refused}")
+        # fails fast on a server that is gone (see the class doc); requests are not queued
+        # for a server that is not there
+        self._wait_up([party], None, ConnectionError)
         deadline = time.monotonic() + timeout
-        # first contact may take up to connect_s; a server that was up and went away gets a
-        # heartbeat timeout to come back (requests are not queued for a server that is gone)
-        grace = self.cfg.timeouts.heartbeat_timeout_s + 1.0 if link.ever_up else self.cfg.timeouts.connect_s
-        wait_up = time.monotonic() + grace
-        while True:
-            link.drain()
-            if link.up:
-                break
-            if link.refused:
-                raise ServerUnavailable(f"{server} at {link.url}: {link.refused}")
-            if time.monotonic() > wait_up:
-                raise ConnectionError(f"no connection to {server} at {link.url} within {grace:g} s")
-            link.socket.poll(100)
         rid = os.urandom(6).hex()
         sock.send_multipart(encode_request(kind, rid, fields or {}, arrays), copy=False)
         while True:
@@ -264,7 +341,8 @@ class Client:
                 else:
                     s.recv_multipart()  # a stale reply from another server
             if not link.up:
-                raise ConnectionError(f"lost the connection to {server} at {link.url} during {kind}")
+                self._down[party] = f"lost the connection during {kind} (server killed, frozen or unreachable)"
+                raise ConnectionError(f"{server} at {link.url} is unavailable: {self._down[party]}")
 
     # -- internals -----------------------------------------------------------------------------------
     def _drain_monitors(self) -> None:

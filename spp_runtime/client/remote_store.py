@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import PARTY_NAMES
 from ..errors import SppError
+from ..storage.errors import StorageError
 from ..storage.meta import Manifest, UploadMeta
 from ..storage.models import ModelManifest
 from ..storage.store import ChunkAck
@@ -153,6 +154,7 @@ def upload(
     """
     owner = client.cfg.default_client or "client"
     shared = SharedUpload(dataset, name=name, owner=owner, fxp=client.cfg.fxp, chunk_bytes=chunk_bytes)
+    client.connect(parties=(0, 1))  # both primaries there before either holds the name
     stores = [RemoteStore(client, 0), RemoteStore(client, 1)]
     try:
         return push_upload(shared, stores, max_attempts=max_attempts, on_chunk=on_chunk)
@@ -166,18 +168,37 @@ def upload(
         raise
 
 
-def list_datasets(client: Client, pending: list[PendingUpload] | None = None) -> list[DatasetView]:
+def list_datasets(client: Client, pending: list[PendingUpload] | None = None,
+                  unavailable: dict[str, str] | None = None) -> list[DatasetView]:
     """Both servers' datasets, merged by name; uploads not yet committed are appended to
-    ``pending`` if given."""
-    lists = []
+    ``pending`` if given.
+
+    With ``unavailable`` given, a primary that is down or does not answer is recorded there
+    (server name -> why) and the other's datasets are listed alone (marked as unconfirmed);
+    without it, or when neither answers, the error is raised."""
+    lists: list[dict[str, Manifest] | None] = []
     for p in (0, 1):
-        manifests, waiting = RemoteStore(client, p).list_all()
+        try:
+            manifests, waiting = RemoteStore(client, p).list_all()
+        except (ConnectionError, TimeoutError, SppError) as exc:
+            if unavailable is None or isinstance(exc, StorageError):
+                raise
+            unavailable[PARTY_NAMES[p]] = str(exc)
+            lists.append(None)
+            continue
         lists.append({m.name: m for m in manifests})
         if pending is not None:
             pending.extend(PendingUpload(PARTY_NAMES[p], *w) for w in waiting)
+    if lists[0] is None and lists[1] is None:
+        raise SppError("; ".join(f"{k}: {v}" for k, v in (unavailable or {}).items()))
     views = []
-    for name in sorted(set(lists[0]) | set(lists[1])):
-        m0, m1 = lists[0].get(name), lists[1].get(name)
+    for i, only in enumerate(lists):
+        if only is not None and lists[1 - i] is None:
+            note = f"{PARTY_NAMES[1 - i]} unavailable"
+            return [DatasetView(name, m, False, note) for name, m in sorted(only.items())]
+    l0, l1 = lists[0] or {}, lists[1] or {}
+    for name in sorted(set(l0) | set(l1)):
+        m0, m1 = l0.get(name), l1.get(name)
         if m0 is not None and m1 is not None and m0.upload_id == m1.upload_id:
             views.append(DatasetView(name, m0, True))
         elif m0 is not None and m1 is not None:

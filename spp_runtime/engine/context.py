@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import PARTY_NAMES
 from ..encoding import FixedPoint
-from ..errors import ProtocolError
+from ..errors import ProtocolError, SppError
 from ..randomness import Prg, SystemRandom, new_seed
 from ..transport import wire
 from ..transport.base import Transport
@@ -117,6 +117,11 @@ class PartyContext:
         frames = wire.encode(self.session, self._seq_out[peer], round_, arrays)
         self._seq_out[peer] += 1
         payload, wire_bytes = wire.wire_size(frames)
+        if payload + len(frames[0]) > self.max_message_bytes:
+            raise SppError(
+                f"{self.name} would send a message of {payload} bytes to {PARTY_NAMES[peer]}, over the "
+                f"limit of {self.max_message_bytes} (limits.max_message_mb); run the job in smaller batches"
+            )
         for rec, _ in self._open:
             rec.sent.setdefault(peer, LinkCount()).add(payload, wire_bytes, offline)
         self.totals.setdefault(peer, LinkCount()).add(payload, wire_bytes, offline)

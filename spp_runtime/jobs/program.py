@@ -6,6 +6,14 @@ parameters and this party's :class:`~.services.JobServices`, and returns named o
 SharedTensor goes back to the client as the two primaries' shares, a numpy array as a public
 value. ``check`` validates parameters and input shapes on every server before anything runs,
 so a bad job fails the same way on all three with a clear message and costs no traffic.
+``size`` gives, from parameters and shapes alone (arithmetic only, never allocating), the
+elements of the largest tensor the program computes: its outputs and intermediates, and the
+stored inputs it reads whole. The servers refuse a job above ``limits.max_job_elements``
+(:mod:`.limits`); a program without ``size`` is taken to compute nothing larger than its
+largest uploaded input. A program that runs a stored model gives ``model_size(params, shapes,
+model)`` as well, computed from the model's public record. ``label_classes`` names the inputs that hold integer class labels
+and how many classes the program expects for each, so that a server can refuse a stored
+dataset whose manifest records labels beyond them.
 
 Stored datasets: a job may name stored dataset parts as inputs. ``access(params, keeps_model)``
 says which rights (``api.access``: ``train``, ``infer``, ``release-model``) the client needs on
@@ -63,6 +71,11 @@ class Program:
     access: Access | None = None  # rights needed per stored input; None: own datasets only
     stores_model: bool = False  # may keep a model on the servers (job field save_as)
     takes_model: ModelCheck | None = None  # runs a stored model (job field model): check, rows asked
+    size: Callable[[Params, Shapes], int] | None = None  # elements of its largest tensor
+    # with a stored model (job field model): elements of its largest tensor, from the model's record
+    model_size: ModelCheck | None = None
+    # inputs holding integer labels -> the classes the program expects (labels in [0, classes))
+    label_classes: Callable[[Params], Mapping[str, int]] | None = None
 
     def required_rights(self, params: Params, name: str, *, keeps_model: bool = False) -> Rights | None:
         """The rights a client needs on another owner's dataset to feed it to input ``name``

@@ -122,8 +122,7 @@ def status(run_dir: Path, *, query: bool = True) -> list[ServerInfo]:
         try:
             cfg = _state_config(Path(run_dir))
             with Client(cfg) as client:
-                client.connect(timeout=3.0)
-                answers = client.status(timeout=3.0)
+                answers = client.status_all(timeout=3.0)  # a dead server does not hide the others
             for s in servers:
                 s.status = answers.get(s.name)
         except SppError:

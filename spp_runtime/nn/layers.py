@@ -41,6 +41,10 @@ class Dense:
         limit = float(np.sqrt(fan))
         return {"W": rng.uniform(-limit, limit, (self.n_in, self.n_out)), "b": np.zeros(self.n_out)}
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes :meth:`init` makes (nothing allocated)."""
+        return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
+
     def forward(self, ops: Ops, p: dict[str, Any], x: Any) -> tuple[Any, Any]:
         """``x @ W + b``; x and W are opened once (secure: one round) and kept as the cache."""
         xo, wo = ops.operands(x, p["W"])
@@ -129,6 +133,8 @@ class Trainable(Layer, Protocol):
 
     def init(self, rng: np.random.Generator, activation: str) -> dict[str, np.ndarray]: ...
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]: ...
+
 
 @runtime_checkable
 class Shaped(Protocol):
@@ -136,4 +142,6 @@ class Shaped(Protocol):
 
     @property
     def n_out(self) -> int: ...
+
+
 ACTIVATIONS: dict[str, type[ReLU | Sigmoid | Tanh]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

@@ -27,6 +27,7 @@ softmax for prediction (Keller and Sun's variants).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +40,45 @@ from .ops import Ops
 from .recurrent import CELLS, RECURRENT_TYPES, make_recurrent
 
 OUTPUTS = ("softmax", "relu_output", "relu_grad")
+MAX_WIDTH = 1 << 32  # features of any layer (the job's element limit is usually far lower)
+MAX_LAYERS = 256
+MAX_EPOCHS = 1_000_000
+MAX_LR = 1e6
 
 
 class ModelConfigError(ValueError):
     """A model config that cannot describe a network."""
+
+
+def _count(value: object, what: str, lo: int = 1, hi: int = MAX_WIDTH) -> int:
+    """An integer in [lo, hi] (not a bool, float, string or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ModelConfigError(f"{what} must be an integer in [{lo}, {hi}], got {str(value)[:40]}")
+    return value
+
+
+def _real(value: object, what: str, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite number in the interval (bounds open where asked)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ModelConfigError(f"{what} must be a finite number in {interval}, got {str(value)[:40]}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_train_settings(lr: object, momentum: object, batch_size: object, epochs: object, seed: object,
+                         clip: object = 0.0) -> None:
+    """Refuse training settings out of range (NaN, infinities, zero or negative sizes, fractions
+    where an integer is needed), naming the setting."""
+    _real(lr, "lr", 0.0, MAX_LR, lo_open=True)
+    _real(momentum, "momentum", 0.0, 1.0, hi_open=True)
+    _count(batch_size, "batch_size")
+    _count(epochs, "epochs", 1, MAX_EPOCHS)
+    _count(seed, "seed", 0, (1 << 63) - 1)
+    _real(clip, "clip", 0.0, MAX_LR)
 
 
 @dataclass(frozen=True)
@@ -55,12 +91,7 @@ class TrainDefaults:
     clip: float = 0.0  # clip each mean-gradient entry to [-clip, clip] (0: off)
 
     def __post_init__(self) -> None:
-        if not (self.lr > 0 and 0 <= self.momentum < 1 and self.batch_size >= 1 and self.epochs >= 1 and self.clip >= 0):
-            raise ModelConfigError(
-                f"train settings out of range: lr={self.lr} (> 0), momentum={self.momentum} "
-                f"(in [0, 1)), batch_size={self.batch_size} (>= 1), epochs={self.epochs} (>= 1), "
-                f"clip={self.clip} (>= 0)"
-            )
+        check_train_settings(self.lr, self.momentum, self.batch_size, self.epochs, self.seed, self.clip)
 
 
 @dataclass(frozen=True)
@@ -94,6 +125,24 @@ class Model:
         inputs: Any = list(self.input_shape) if self.input_shape else self.inputs
         return {"name": self.name, "inputs": inputs, "layers": layers, "output": self.output,
                 "train": dataclasses.asdict(self.train)}
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every weight, as :meth:`init_params` makes them (nothing allocated)."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, layer in enumerate(self.layers):
+            if _trainable(layer):
+                shapes.update({f"{i}.{k}": v for k, v in layer.param_shapes().items()})
+        return shapes
+
+    def widths(self) -> list[int]:
+        """Features per row at the input and after each layer (a recurrent layer adds the
+        widest per-row tensor it computes inside: its steps' stacked inputs and gates)."""
+        out = [self.inputs]
+        for layer in self.layers:
+            if isinstance(layer, RECURRENT_TYPES):
+                out.append(layer.inner_width())
+            out.append(layer.n_out if isinstance(layer, Shaped) else out[-1])
+        return out
 
     def param_names(self) -> list[str]:
         return [f"{i}.{k}" for i, layer in enumerate(self.layers) if _trainable(layer) for k in ("W", "b")]
@@ -157,39 +206,46 @@ def _width(layers: tuple[Layer, ...], n: int) -> int:
 
 def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
     """Build and check a model from a parsed config; errors name the offending entry."""
+    if not isinstance(cfg, dict):
+        raise ModelConfigError(f"{source}: a model config is a map (name, inputs, layers, output, train)")
     try:
-        name = str(cfg.get("name", "model"))
+        name = cfg.get("name", "model")
         raw_inputs = cfg["inputs"]
         raw_layers = cfg["layers"]
     except KeyError as exc:
         raise ModelConfigError(f"{source}: missing key {exc.args[0]!r}") from None
     input_shape: tuple[int, ...] = ()
     if isinstance(raw_inputs, list):
-        if len(raw_inputs) != 2 or any(not isinstance(v, int) or v < 1 for v in raw_inputs):
-            raise ModelConfigError(f"{source}: inputs as a list must be [steps, features] with both >= 1")
+        if len(raw_inputs) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_WIDTH
+                                       for v in raw_inputs):
+            raise ModelConfigError(f"{source}: inputs as a list must be [steps, features] with both in "
+                                   f"[1, {MAX_WIDTH}]")
         input_shape = (raw_inputs[0], raw_inputs[1])
-        n = input_shape[0] * input_shape[1]
+        n = _count(input_shape[0] * input_shape[1], f"{source}: inputs (steps x features)")
     else:
-        n = int(raw_inputs)
+        n = _count(raw_inputs, f"{source}: inputs")
     seq: tuple[int, int] | None = (input_shape[0], input_shape[1]) if input_shape else None  # (steps, features) of the rows
-    if n < 1 or not isinstance(raw_layers, list) or not raw_layers:
-        raise ModelConfigError(f"{source}: needs inputs >= 1 and a non-empty list of layers")
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        raise ModelConfigError(f"{source}: name must be a string of 1-64 characters")
+    if not isinstance(raw_layers, list) or not 0 < len(raw_layers) <= MAX_LAYERS:
+        raise ModelConfigError(f"{source}: needs a list of 1-{MAX_LAYERS} layers")
     layers: list[Layer] = []
     width = n
     for j, spec in enumerate(raw_layers):
         kind = spec.get("type") if isinstance(spec, dict) else None
+        if not isinstance(kind, str):
+            kind = None
         if kind == "dense":
-            units = int(spec.get("units", 0))
-            if units < 1:
-                raise ModelConfigError(f"{source}: layer {j} (dense) needs units >= 1")
+            units = _count(spec.get("units", 0), f"{source}: layer {j} (dense) units")
             layers.append(Dense(width, units))
             width = units
             seq = None
         elif kind in ACTIVATIONS:
             layers.append(ACTIVATIONS[kind]())
         elif kind == "maxpool":
-            c, h, w, k = (int(spec.get(key, d)) for key, d in (("channels", 1), ("height", 0), ("width", 0), ("window", 2)))
-            if c * h * w != width or k < 1 or h % k or w % k:
+            c, h, w, k = (_count(spec.get(key, d), f"{source}: layer {j} (maxpool) {key}")
+                          for key, d in (("channels", 1), ("height", 0), ("width", 0), ("window", 2)))
+            if c * h * w != width or h % k or w % k:
                 raise ModelConfigError(
                     f"{source}: layer {j} (maxpool) needs channels*height*width = {width} and a window dividing both"
                 )
@@ -198,9 +254,9 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
             width = pool.n_out
             seq = None
         elif kind in CELLS:
-            units = int(spec.get("units", 0))
+            units = _count(spec.get("units", 0), f"{source}: layer {j} ({kind}) units")
             ret = spec.get("return", "last")
-            if seq is None or units < 1 or ret not in ("last", "all"):
+            if seq is None or ret not in ("last", "all"):
                 raise ModelConfigError(
                     f"{source}: layer {j} ({kind}) needs units >= 1, return = \"last\" or \"all\", and a "
                     "sequence input (inputs = [steps, features], or a recurrent layer with return = \"all\" before it)"
@@ -210,6 +266,7 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
                 rec = make_recurrent(kind, seq[1], units, seq[0], ret == "all", **options)
             except ValueError as exc:
                 raise ModelConfigError(f"{source}: layer {j}: {exc}") from None
+            _count(rec.n_out, f"{source}: layer {j} ({kind}) output width")
             layers.append(rec)
             width = rec.n_out
             seq = (seq[0], units) if ret == "all" else None
@@ -223,9 +280,12 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
     output = cfg.get("output", "softmax")
     if output not in OUTPUTS:
         raise ModelConfigError(f"{source}: output {output!r} is not one of {', '.join(OUTPUTS)}")
+    train_cfg = cfg.get("train", {})
     try:
-        train = TrainDefaults(**cfg.get("train", {}))
-    except TypeError as exc:
+        if not isinstance(train_cfg, dict):
+            raise TypeError("must be a table")
+        train = TrainDefaults(**train_cfg)
+    except (TypeError, ModelConfigError) as exc:
         raise ModelConfigError(f"{source}: [train] {exc}") from None
     return Model(name, n, tuple(layers), output, train, input_shape)
 
@@ -245,8 +305,10 @@ def save_params(path: str | Path, model: Model, params: dict[str, np.ndarray], *
     """Write a trained model: its parameters plus the config and metadata as JSON."""
     import json
 
-    arrays: dict[str, Any] = params
-    np.savez(path, **arrays, __model__=np.array(json.dumps(model.to_dict())), __meta__=np.array(json.dumps(meta)))
+    arrays: dict[str, Any] = {**params, "__model__": np.array(json.dumps(model.to_dict())),
+                              "__meta__": np.array(json.dumps(meta))}
+    savez: Any = np.savez  # numpy's stub reads ** entries as its allow_pickle flag
+    savez(path, **arrays)
 
 
 def load_params(path: str | Path) -> tuple[Model, dict[str, np.ndarray], dict[str, Any]]:

@@ -35,6 +35,7 @@ from ..jobs import (
     StoredModel,
     programs_table,
 )
+from ..jobs.limits import elements
 from ..tensor import SharedTensor
 from .layers import Dense
 from .masked_weights import FixedOperand, fixed_matmul, open_weights
@@ -68,11 +69,24 @@ def _check_model(params: Params, shapes: Shapes, record: Mapping[str, Any]) -> i
     if x[1] != model.inputs:
         raise ValueError(f"model {record.get('name')!r} takes rows of {model.inputs} features; the query rows "
                          f"have {x[1]}")
-    want = {k: tuple(v.shape) for k, v in model.init_params(0).items()}
+    want = model.param_shapes()
     have = {k: tuple(v) for k, v in record["tensors"].items()}
     if want != have:
         raise ValueError(f"stored model {record.get('name')!r} does not match its config")
     return int(x[0])
+
+
+def _size(params: Params, shapes: Shapes) -> int:
+    """Without the model's record: the query rows."""
+    return elements(shapes["x"])
+
+
+def _size_model(params: Params, shapes: Shapes, record: Mapping[str, Any]) -> int:
+    """Elements of the largest tensor a query computes: a weight matrix (opened once), or the
+    query rows at the model's widest layer (all rows go through at once)."""
+    model = model_from_dict(dict(record["config"]), "stored model")
+    rows = shapes["x"][0]
+    return max([rows * max(model.widths()), *(elements(s) for s in model.param_shapes().values())])
 
 
 def dense_weights(model: Model) -> list[str]:
@@ -117,5 +131,5 @@ def _predict(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> 
 PROGRAMS: Mapping[str, Program] = programs_table(
     Program("predict", _predict, ("x",), _check,
             "scores of the client's query rows x under a model kept on the servers (job field model)",
-            takes_model=_check_model),
+            takes_model=_check_model, size=_size, model_size=_size_model),
 )

@@ -34,17 +34,40 @@ import numpy as np
 from ..api.access import INFER, RELEASE_MODEL, TRAIN, Rights
 from ..engine.context import PartyContext
 from ..jobs import Inputs, JobServices, Outputs, Params, Program, Shapes, programs_table
+from ..jobs.limits import elements
 from ..tensor import SharedTensor
 from .model import Model, model_from_dict
 from .ops import SecureOps
 from .runner import Hyper
-from .train import fit, secure_onehot
+from .train import EVAL_BATCH, fit, secure_onehot
 
 PARAM, STATE = "param.", "state."
 
 
+_HYPER = ("lr", "momentum", "batch_size", "epochs", "seed")
+_HYPER_OPTIONAL = ("clip",)
+
+
 def _model(params: Params) -> Model:
-    return model_from_dict(dict(params["model"]), "job model")
+    cfg = params.get("model")
+    if not isinstance(cfg, dict):
+        raise TypeError("params.model must be a model config (a map: name, inputs, layers, output)")
+    return model_from_dict(cfg, "job model")
+
+
+def _hyper(params: Params) -> Hyper:
+    h = params.get("hyper")
+    if not isinstance(h, dict) or not set(_HYPER) <= set(h) <= set(_HYPER + _HYPER_OPTIONAL):
+        raise ValueError(f"params.hyper must map exactly {', '.join(_HYPER)} (and optionally "
+                         f"{', '.join(_HYPER_OPTIONAL)})")
+    return Hyper(**h)
+
+
+def _batch(params: Params) -> int:
+    batch = params.get("batch", EVAL_BATCH)
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1 << 32:
+        raise ValueError(f"batch must be a positive integer, got {str(batch)[:40]}")
+    return batch
 
 
 def _weights(t: Inputs) -> dict[str, SharedTensor]:
@@ -52,7 +75,7 @@ def _weights(t: Inputs) -> dict[str, SharedTensor]:
 
 
 def _check_weights(model: Model, shapes: Shapes) -> None:
-    want = {n: s.shape for n, s in model.init_params(0).items()}
+    want = model.param_shapes()
     got = {k[len(PARAM):]: tuple(v) for k, v in shapes.items() if k.startswith(PARAM)}
     if got != want:
         raise ValueError(f"model {model.name} needs weights {want}, got {got}")
@@ -67,9 +90,32 @@ def _check_data(model: Model, shapes: Shapes, x: str, y: str | None) -> None:
             raise ValueError(f"{y} must be {shapes[x][0]} labels or one-hot rows of {model.outputs}, got {list(ys)}")
 
 
+def _size(model: Model, batch: int, shapes: Shapes, *pairs: tuple[str, str]) -> int:
+    """Elements of the largest tensor a train or infer job computes: a batch of activations
+    at the widest layer, a weight matrix (and its gradient), the one-hot labels of a whole
+    input (N, classes) and the scores of all rows."""
+    widest, classes = max(model.widths()), model.outputs
+    sizes = [elements(s) for s in model.param_shapes().values()]
+    for x, _ in pairs:
+        if x in shapes:
+            n = shapes[x][0]
+            sizes += [min(batch, n) * widest, n * classes]
+    return max(sizes)
+
+
+def _size_train(params: Params, shapes: Shapes) -> int:
+    model, hyper = _model(params), _hyper(params)
+    return max(_size(model, hyper.batch_size, shapes, ("x", "y")),
+               _size(model, EVAL_BATCH, shapes, ("x_test", "y_test")))
+
+
+def _size_infer(params: Params, shapes: Shapes) -> int:
+    return _size(_model(params), _batch(params), shapes, ("x", "y"))
+
+
 def _check_train(params: Params, shapes: Shapes) -> None:
     model = _model(params)
-    Hyper(**params["hyper"])
+    _hyper(params)
     for name in ("x", "y"):
         if name not in shapes:
             raise ValueError(f"train needs inputs x and y (a stored dataset), missing {name}")
@@ -82,7 +128,7 @@ def _check_train(params: Params, shapes: Shapes) -> None:
 
 
 def _train(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Outputs:
-    model, hyper = _model(params), Hyper(**params["hyper"])
+    model, hyper = _model(params), _hyper(params)
     weights = _weights(t)
     x, y = t["x"], secure_onehot(t["y"], model.outputs)
     test = (t["x_test"], secure_onehot(t["y_test"], model.outputs)) if "x_test" in t and params.get("report_accuracy") else None
@@ -131,6 +177,7 @@ def _check_infer(params: Params, shapes: Shapes) -> None:
         raise ValueError("infer needs an input x (a stored dataset)")
     _check_data(model, shapes, "x", "y")
     _check_weights(model, shapes)
+    _batch(params)
 
 
 def _infer(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Outputs:
@@ -138,7 +185,7 @@ def _infer(ctx: PartyContext, t: Inputs, params: Params, svc: JobServices) -> Ou
     ops = SecureOps(ctx)
     weights = _weights(t)
     x = t["x"]
-    batch = int(params.get("batch", 2000))
+    batch = _batch(params)
     y = secure_onehot(t["y"], model.outputs) if "y" in t else None
     parts: list[SharedTensor] = []
     wrong: SharedTensor | None = None  # summed as shares: only the total is opened
@@ -163,13 +210,16 @@ def _train_access(params: Params, keeps_model: bool) -> Mapping[str, Rights]:
 
 def _infer_access(params: Params, keeps_model: bool) -> Mapping[str, Rights]:
     return {"x": frozenset({INFER}), "y": frozenset({INFER})}
+def _label_classes(params: Params) -> dict[str, int]:
+    classes = _model(params).outputs
+    return {"y": classes, "y_test": classes}
 
 
 PROGRAMS: Mapping[str, Program] = programs_table(
     Program("train", _train, None, _check_train,
             "train a model (params: model, hyper, report_accuracy) on stored x, y; checkpoints per epoch",
-            access=_train_access, stores_model=True),
+            access=_train_access, stores_model=True, size=_size_train, label_classes=_label_classes),
     Program("infer", _infer, None, _check_infer,
             "class scores of a model on stored x (and the correct count when y is given)",
-            access=_infer_access),
+            access=_infer_access, size=_size_infer, label_classes=_label_classes),
 )

@@ -101,6 +101,15 @@ class Recurrent:
         """The config entry of this layer (see :func:`~.model.model_from_dict`)."""
         return {"type": self.kind, "units": self.hidden, "return": "all" if self.sequences else "last"}
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes :meth:`init` makes (nothing allocated)."""
+        return {"W": (self.n_in + self.hidden, self.gates * self.hidden), "b": (self.gates * self.hidden,)}
+
+    def inner_width(self) -> int:
+        """Elements per batch row of the widest tensor a pass computes inside the layer: every
+        step's [x, h] stacked for the weight gradient, every step's gates and states."""
+        return self.steps * max(self.n_in + self.hidden, 2 * self.gates * self.hidden)
+
     def init(self, rng: np.random.Generator, activation: str = "") -> dict[str, np.ndarray]:
         g = self.gates
         return {"W": _uniform(rng, self.hidden, (self.n_in + self.hidden, g * self.hidden)),
@@ -208,6 +217,9 @@ class GRU(Recurrent):
     hidden [b_r, b_z, b_xn, b_hn]."""
 
     gates = 4
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"W": (self.n_in + self.hidden, 3 * self.hidden), "b": (4 * self.hidden,)}
 
     def init(self, rng: np.random.Generator, activation: str = "") -> dict[str, np.ndarray]:
         return {"W": _uniform(rng, self.hidden, (self.n_in + self.hidden, 3 * self.hidden)),

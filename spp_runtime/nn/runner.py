@@ -21,7 +21,7 @@ from ..encoding import FixedPoint
 from ..engine.context import PartyContext
 from ..engine.local import run_local
 from ..tensor import SharedTensor, share_input
-from .model import Model
+from .model import Model, check_train_settings
 from .ops import FixedOps, FloatOps, SecureOps
 from .train import EpochResult, fit
 
@@ -34,6 +34,9 @@ class Hyper:
     epochs: int
     seed: int
     clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_train_settings(self.lr, self.momentum, self.batch_size, self.epochs, self.seed, self.clip)
 
     @classmethod
     def of(cls, model: Model, **overrides: Any) -> Hyper:
@@ -88,6 +91,8 @@ def secure_train_program(
     own sent bytes and round clock per epoch to ``<epoch_log>.p<party>`` when ``epoch_log``
     is given (the sum over parties is the epoch's traffic)."""
     ops = SecureOps(ctx)
+    if x is None or y is None:
+        raise ValueError("every party needs x and y (the others use only their shapes)")
     with ctx.record("share_inputs"):
         X = _share(ctx, x, x.shape)
         Y = _share(ctx, y, y.shape)

@@ -1,12 +1,15 @@
 """One party's server: connect to the two peers, then serve jobs from clients until stopped.
 
 A client sends the same job (id, program, parameters, input shapes) to all three servers,
-with P0's and P1's input shares. Servers run jobs one at a time, in the order P0 sets: P0
-validates a job, announces its id and digest to P1 and P2, and runs it; P1 and P2 run a job
-once they hold both P0's announcement and the client's request, and refuse to run it if the
-two disagree (or came from different clients). Every job runs in its own session (fresh seeds, fresh counters). A job that
-fails anywhere fails everywhere at once (the failing party tells the others), every server
-answers the client with its outputs or a clear error, and serving goes on.
+with P0's and P1's input shares. Servers run up to ``limits.max_concurrent_jobs`` jobs side by
+side, started in the order P0 sets: P0 validates a job, announces its id, digest and client to
+P1 and P2, and runs it when a slot is free (telling the client its place in the queue
+meanwhile); P1 and P2 run a job once they hold both P0's announcement and the client's
+request, and refuse to run it if the two disagree (or came from different clients). Every job
+runs in its own session (fresh seeds, fresh counters) on its own thread (:mod:`.scheduler`),
+while the serving loop goes on answering requests. A job that fails anywhere fails everywhere
+at once (the failing party tells the others), every server answers the client with its
+outputs or a clear error, and serving goes on.
 
 Access: the client is the identity the ZAP handler bound to its CURVE key, never a field of
 the request. Before a job reads a stored dataset, P0 and P1 each check, from their own grant
@@ -45,12 +48,14 @@ from ..jobs.services import helper_holds_nothing
 from ..keys import load_pair, load_public
 from ..storage import openings
 from ..storage.checkpoints import CheckpointStore
-from ..storage.errors import AccessDenied
+from ..storage.errors import AccessDenied, StorageError
+from ..storage.meta import Manifest, UploadMeta
 from ..storage.models import Source
 from ..tensor import SharedTensor
 from ..transport import wire
-from ..transport.zmq_common import ZmqOptions
 from ..transport.zmq_transport import ClientRequest, PeerAddress, PeerControl, ZmqTransport
+from . import limits
+from .scheduler import JobScheduler, Queued
 from .services import ServerServices
 from .storage_service import NotStoring, StorageService
 
@@ -75,12 +80,8 @@ def build_transport(cfg: ClusterConfig, party: int) -> ZmqTransport:
         if q != party
     }
     clients = {load_public(cfg.client_public_key(n)): n for n in cfg.allowed_clients}
-    opts = ZmqOptions(
-        heartbeat_s=cfg.timeouts.heartbeat_s,
-        heartbeat_timeout_s=cfg.timeouts.heartbeat_timeout_s,
-        max_message_bytes=cfg.max_message_bytes,
-    )
-    return ZmqTransport(party, load_pair(me.secret_key), me.bind_url, peers, clients, opts)
+    return ZmqTransport(party, load_pair(me.secret_key), me.bind_url, peers, clients,
+                        limits.transport_options(cfg), limits.refusal_hook(PARTY_NAMES[party], cfg))
 
 
 class PartyServer:
@@ -100,7 +101,10 @@ class PartyServer:
         self._rejected: dict[str, tuple[str, float]] = {}
         self._refused: dict[str, tuple[str, float]] = {}  # jobs p0 refused: (reason, when)
         self._was_ready = False
-        self._current_job: str | None = None
+        self._other_primary_up = False  # P0/P1: the link to the other primary, as last seen
+        self._lock = threading.Lock()  # counters and the checkpoint stores, shared with job threads
+        self.jobs = JobScheduler(cfg.limits.max_concurrent_jobs, self._run, release=self._release,
+                                 on_wait=self._tell_position if party == 0 else None)
         self._checkpoints: dict[str, CheckpointStore] = {}  # per client
         self.storage: StorageService | None = None
         if party != 2:
@@ -120,22 +124,48 @@ class PartyServer:
                          name="status-record").start()
         try:
             while not should_stop():
-                event = self.transport.next_event(0.5)
-                if isinstance(event, ClientRequest):
-                    self._on_request(event)
-                elif isinstance(event, PeerControl):
-                    self._on_control(event)
-                self._note_readiness()
-                if self.storage is not None:
-                    self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
-                if self.party != 0:
-                    self._run_announced()
-                self._expire()
+                try:
+                    self._serve_once()
+                except Exception:  # no request or command may stop the server
+                    log.exception("%s: unexpected error in the serving loop; serving on", self.name)
         finally:
+            self._finish_jobs()
             log.info("%s stopping after %d jobs (%d failed)", self.name, self.served, self.failed)
             stop_status.set()
             status_file(self.cfg, self.party).unlink(missing_ok=True)
             self.transport.close()
+
+    def _finish_jobs(self, grace_s: float = 5.0) -> None:
+        """Stopping: running jobs fail at once (their clients and peers are told), queued ones
+        are refused; the loop keeps pumping while they answer."""
+        if not self.jobs.busy():
+            return
+        for item in self.jobs.waiting():
+            self.transport.reply(item.route, messages.encode_error(item.job.job, self.name,
+                                                                   JobRejected(f"{self.name} is stopping")))
+        self.transport.cancel_sessions(f"{self.name} is stopping")
+        deadline = time.monotonic() + grace_s
+        while self.jobs.running() and time.monotonic() < deadline:
+            self.transport.next_event(0.1)  # delivers the jobs' aborts and answers
+        self.transport.next_event(0.1)
+
+    def _serve_once(self) -> None:
+        self.jobs.start_ready()
+        event = self.transport.next_event(0.5)
+        if isinstance(event, ClientRequest):
+            self._on_request(event)
+        elif isinstance(event, PeerControl):
+            self._on_control(event)
+        self._note_readiness()
+        if self.storage is not None:
+            other_up = self.transport.connected(1 - self.party)
+            if self._other_primary_up and not other_up:
+                self.storage.on_peer_lost()
+            self._other_primary_up = other_up
+            self.storage.tick(self.transport.connected(0) if self.party == 1 else True)
+        if self.party != 0:
+            self._run_announced()
+        self._expire()
 
     def _status_loop(self, stop: threading.Event, every_s: float = 1.0) -> None:
         """Refresh the local status record that ``spp status`` reads (health checks), from a
@@ -146,7 +176,7 @@ class PartyServer:
                      for q in range(3) if q != self.party}
             record = {"party": self.name, "pid": os.getpid(), "time": time.time(),
                       "ready": all(v == "connected" for v in peers.values()), "peers": peers,
-                      "job": self._current_job}
+                      "job": ", ".join(i.job.job for i in self.jobs.running()) or None}
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(path.name + ".tmp")
@@ -165,6 +195,9 @@ class PartyServer:
             "peers": self.transport.peer_status(),
             "jobs": self.served,
             "failed": self.failed,
+            "running": [i.job.job for i in self.jobs.running()],
+            "waiting": [i.job.job for i in self.jobs.waiting()],
+            "slots": self.jobs.slots,
             "pid": os.getpid(),
             "frac_bits": self.cfg.frac_bits,
             "listen": self.cfg.parties[self.party].bind_url,
@@ -176,7 +209,7 @@ class PartyServer:
     def _on_request(self, req: ClientRequest) -> None:
         job_id = None
         try:
-            kind, header = messages.request_kind(req.frames)
+            kind, header = messages.request_kind(req.frames, max_header_bytes=self.cfg.limits.max_header_bytes)
             if kind == "status":
                 self.transport.reply(req.route, messages.encode_status(self.name, self.status()))
                 return
@@ -188,10 +221,18 @@ class PartyServer:
                 req.frames, header, with_shares=self.party != 2,
                 max_bytes=self.cfg.max_message_bytes,
             )
+            if job.job not in self._refused:
+                self._check_pending(req.client)
+            if self.party == 0:
+                self._check_in_use(job, req.client)
             stored, model = self._validate(job, req.client)
-        except (BadRequest, JobRejected, ValueError) as exc:
+        except Exception as exc:  # every request gets an answer (MemoryError too)
+            if not isinstance(exc, (BadRequest, JobRejected, ValueError)):
+                log.exception("%s: unexpected error on a request from client %s", self.name, req.client)
+                exc = JobRejected(f"{self.name} could not handle the request ({type(exc).__name__}); "
+                                  "see the server log")
             log.warning("%s: rejected a request from client %s: %s", self.name, req.client, exc)
-            self.failed += 1
+            self._count(ok=False)
             if job_id is not None and self.party != 0 and self._refused.pop(job_id, None) is None:
                 self._rejected[job_id] = (describe(exc), time.monotonic())
             if job_id is not None and self.party == 0:
@@ -205,11 +246,34 @@ class PartyServer:
             {k: list(v) for k, v in job.input_shapes.items()}, job.datasets or "none",
         )
         if self.party == 0:
-            self._announce_and_run(job, req.route, stored, req.client, model)
+            self._announce_and_run(Queued(job, req.route, stored, req.client, model))
         elif job.job in self._refused:
             self._refuse(job.job, req.route)
         else:
             self._pending[job.job] = _Pending(job, req.route, time.monotonic(), req.client)
+
+    def _check_pending(self, client: str) -> None:
+        """Jobs waiting here (for P0's announcement, or for a slot): at most the pending limit
+        per client."""
+        limit = self.cfg.limits.max_pending_requests
+        held = sum(1 for entry in self._pending.values() if entry.client == client)
+        if held + sum(1 for i in self.jobs.waiting() if i.client == client) >= limit:
+            raise JobRejected(f"{self.name} is busy: client {client} already has {limit} requests waiting "
+                              "(limits.max_pending_requests); retry when they are answered")
+
+    def _check_in_use(self, job: messages.JobRequest, client: str) -> None:
+        """P0: a job may not share the client's checkpoint id, or the name it keeps a model
+        under (``save_as``), with a job running or waiting."""
+        if job.checkpoint is not None:
+            other = self.jobs.uses_checkpoint(job.checkpoint, client)
+            if other is not None:
+                raise JobRejected(f"job {job.job}: checkpoint {job.checkpoint!r} is in use by job "
+                                  f"{other} (running or waiting)")
+        if job.save_as is not None:
+            other = self.jobs.saves_model(job.save_as)
+            if other is not None:
+                raise JobRejected(f"job {job.job}: job {other} (running or waiting) keeps its model "
+                                  f"as {job.save_as!r}")
 
     def _validate(self, job: messages.JobRequest, client: str, stored: dict | None = None,
                   model: dict | None = None) -> tuple[dict[str, list], dict | None]:
@@ -256,9 +320,13 @@ class PartyServer:
                                   f"than p0 ({', '.join(sorted(set(job.datasets.values())))})")
         stored = stored or {}
         shapes = {**job.input_shapes, **{k: tuple(v[0]) for k, v in stored.items()}}
+        program = self.programs[job.program]
         try:
-            rows = self.programs[job.program].validate(job.params, shapes, model)
-        except (ValueError, KeyError, TypeError) as exc:
+            rows = program.validate(job.params, shapes, model)
+            limits.check_job(self.cfg, program, job.params, shapes, job.input_shapes, model)
+            if self.storage is not None and job.datasets:
+                limits.check_labels(program, job.params, self._manifests(job))
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise JobRejected(f"job {job.job}: {exc}") from None
         if job.model is not None and self.storage is not None:
             try:  # the query's rows against the client's budget: counted once per primary
@@ -266,6 +334,15 @@ class PartyServer:
             except SppError as exc:
                 raise JobRejected(f"job {job.job}: {exc}") from None
         return stored, model
+
+    def _manifests(self, job: messages.JobRequest) -> dict[str, tuple[Manifest, str]]:
+        """(manifest, part) of each stored input of ``job`` (a primary, after _stored_input)."""
+        assert self.storage is not None
+        out = {}
+        for name, ref in job.datasets.items():
+            dataset, part = ref.split(":")
+            out[name] = (self.storage.store.show(dataset), part)
+        return out
 
     def _model_record(self, job: messages.JobRequest, client: str, announced: bool, model: dict | None) -> dict | None:
         """The public record of the stored model ``job`` runs, if ``client`` may query it: P0
@@ -328,19 +405,35 @@ class PartyServer:
         try:
             if self.storage is None:
                 raise NotStoring(f"{self.name} is the helper and stores no data; send {kind} to p0 and p1")
+            if kind == "upload.begin":
+                self._admit_upload(header, req.client)
             body = self.storage.handle(kind, header, req.frames[1:], req.client)
-        except (SppError, ValueError, KeyError, TypeError, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, (SppError, ValueError, KeyError, TypeError, OSError)):
+                log.exception("%s: unexpected error on %s from client %s", self.name, kind, req.client)
+                exc = SppError(f"{self.name} could not handle {kind} ({type(exc).__name__}); see the server log")
             log.warning("%s: refused %s from client %s: %s", self.name, kind, req.client, exc)
             self.transport.reply(req.route, messages.encode_answer(rid, self.name, exc=exc))
             return
         self.transport.reply(req.route, messages.encode_answer(rid, self.name, body))
+
+    def _admit_upload(self, header: dict, client: str) -> None:
+        """An upload starts only with both primaries up and within the owner's quota."""
+        assert self.storage is not None
+        other = PARTY_NAMES[1 - self.party]
+        if not self.transport.connected(1 - self.party):
+            raise StorageError(f"{self.name} cannot start an upload: {other} is not connected to it "
+                               f"(an upload needs both primaries); {self.transport.peer_status()[other]}")
+        meta = UploadMeta.from_dict(header.get("meta"))
+        held = [(who, n) for uid, who, n in self.storage.store.usage() if uid != meta.upload_id]
+        limits.check_owner_quota(self.cfg, self.name, meta, client, held)
 
     def _on_control(self, ctl: PeerControl) -> None:
         body = ctl.message
         if self.storage is not None and str(body.get("cmd", "")).startswith("upload."):
             try:
                 self.storage.on_control(ctl.peer, body)
-            except SppError as exc:
+            except Exception as exc:  # noqa: BLE001 - a bad command never stops the server
                 log.warning("%s: storage command from %s failed: %s", self.name, PARTY_NAMES[ctl.peer], exc)
             return
         if ctl.peer != 0 or body.get("cmd") != "run" or not isinstance(body.get("job"), str):
@@ -356,15 +449,21 @@ class PartyServer:
 
     def _refuse(self, job_id: str, route: bytes) -> None:
         reason, _ = self._refused.pop(job_id)
-        self.failed += 1
+        self._count(ok=False)
         self.transport.reply(route, messages.encode_error(job_id, self.name, JobRejected(f"{reason} (reported by p0)")))
 
-    def _announce_and_run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str,
-                          model: dict | None) -> None:
+    def _announce_and_run(self, item: Queued) -> None:
+        """P0: fix the job's place in the order (the announcement), run it when a slot is free."""
+        job = item.job
         for q in (1, 2):
             self.transport.send_control(q, {"cmd": "run", "job": job.job, "digest": job.digest(),
-                                            "stored": stored, "client": client, "model": model})
-        self._run(job, route, stored, client, model)
+                                            "stored": item.stored, "client": item.client, "model": item.model})
+        self.jobs.submit(item)
+
+    def _tell_position(self, item: Queued, position: int) -> None:
+        """P0: a job waiting for a slot tells its client where it stands (1: next to start)."""
+        self.transport.reply(item.route, messages.encode_progress(
+            item.job.job, self.name, 0, 0, {"queued": position, "running": len(self.jobs.running())}))
 
     def _run_announced(self) -> None:
         """P1/P2: run announced jobs in P0's order once their requests are here."""
@@ -389,12 +488,15 @@ class PartyServer:
                         raise JobRejected(f"job {job_id}: p0 announced different stored inputs")
                     model = body.get("model")
                     stored, model = self._validate(job, client, stored, model if isinstance(model, dict) else None)
-                except (JobRejected, ValueError, TypeError) as exc:
+                except Exception as exc:  # the job fails, the server serves on
+                    if not isinstance(exc, (JobRejected, ValueError, TypeError)):
+                        log.exception("%s: unexpected error checking job %s", self.name, job_id)
+                    log.warning("%s: job %s refused: %s", self.name, job_id, describe(exc))
                     self.transport.abort_session(describe(exc), session=session)
-                    self.failed += 1
+                    self._count(ok=False)
                     self.transport.reply(route, messages.encode_error(job_id, self.name, exc))
                     continue
-                self._run(job, route, stored, client, model)
+                self.jobs.submit(Queued(job, route, stored, client, model))
             elif job_id in self._rejected:
                 self._announced.popleft()
                 self.transport.abort_session(self._rejected.pop(job_id)[0], session=session)
@@ -413,7 +515,7 @@ class PartyServer:
             if now - pending.when > timeout:
                 del self._pending[job_id]
                 exc = JobRejected(f"job {job_id}: p0 did not start it within {timeout:g} s")
-                self.failed += 1
+                self._count(ok=False)
                 self.transport.reply(pending.route, messages.encode_error(job_id, self.name, exc))
         for job_id, (_, when) in list(self._rejected.items()):
             if now - when > timeout:
@@ -435,9 +537,10 @@ class PartyServer:
                   stored: dict, model: dict | None) -> ServerServices:
         ckpts, sources = None, []
         if job.checkpoint is not None and self.storage is not None:
-            if client not in self._checkpoints:  # each client's own namespace of checkpoint ids
-                self._checkpoints[client] = CheckpointStore(self.storage.store.root / "checkpoints" / client)
-            ckpts = self._checkpoints[client]
+            with self._lock:  # each client's own namespace of checkpoint ids
+                if client not in self._checkpoints:
+                    self._checkpoints[client] = CheckpointStore(self.storage.store.root / "checkpoints" / client)
+                ckpts = self._checkpoints[client]
         if self.storage is not None:
             for name, ref in sorted(job.datasets.items()):
                 dataset, part = ref.split(":")
@@ -478,8 +581,21 @@ class PartyServer:
 
         return StoredModel(name, model_id, dict(record["config"]), shapes, load_shares, load_opening, save_opening)
 
-    # -- running one job -------------------------------------------------------------------------
-    def _run(self, job: messages.JobRequest, route: bytes, stored: dict, client: str, model: dict | None) -> None:
+    # -- running one job (on its own thread) --------------------------------------------------
+    def _count(self, *, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self.served += 1
+            else:
+                self.failed += 1
+
+    def _release(self) -> None:
+        """A job thread ends: its place in the transport goes back, the loop starts the next."""
+        self.transport.wake()
+        self.transport.release_thread()  # after its last send: the pipe goes back to the pool
+
+    def _run(self, item: Queued) -> None:
+        job, route, stored, client, model = item.job, item.route, item.stored, item.client, item.model
         program = self.programs[job.program]
         t0 = time.perf_counter()
 
@@ -495,23 +611,20 @@ class PartyServer:
                 inputs[name] = SharedTensor.like(ctx, share, tuple(stored[name][0]))
             return _collect(program.run(ctx, inputs, job.params, self._services(ctx, job, route, client, stored, model)))
 
-        self._current_job = job.job
         try:
             outputs, calls = run_in_session(
                 self.transport, job.job.encode(), body, fxp=self.cfg.fxp,
                 timeout=self.cfg.timeouts.recv_s, max_message_bytes=self.cfg.max_message_bytes,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
-            self.failed += 1
+            self._count(ok=False)
             level = logging.INFO if isinstance(exc, PeerFailed) else logging.WARNING
             log.log(level, "%s: job %s (%s) failed: %s", self.name, job.job, job.program, describe(exc))
             self.transport.reply(route, messages.encode_error(job.job, self.name, exc))
             return
-        finally:
-            self._current_job = None
         elapsed = time.perf_counter() - t0
         sent = sum(c.payload for r in calls if r.depth == 0 for c in r.sent.values())
-        self.served += 1
+        self._count(ok=True)
         log.info("%s: job %s (%s) done in %.3f s, sent %d payload bytes", self.name, job.job,
                  job.program, elapsed, sent)
         records = [c.to_dict() for c in calls]

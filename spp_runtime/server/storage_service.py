@@ -356,6 +356,20 @@ class StorageService:
                 self._asked[uid] = now
                 self._send_control(0, {"cmd": "upload.resolve", "upload_id": uid})
 
+    def on_peer_lost(self) -> list[str]:
+        """The other primary went away: discard every upload still receiving chunks, so that
+        its name is free again at once (it cannot finish without both primaries, and a primary
+        that restarts discards its receiving uploads anyway). Prepared uploads are left to the
+        commit rules. Returns the upload ids discarded."""
+        dropped = []
+        for uid, name, status in self.store.pending():
+            if status is UploadStatus.RECEIVING and self.store.abort(uid):
+                dropped.append(uid)
+                self._forget(uid)
+                log.warning("%s: discarded upload %s of dataset %r: the other primary went away",
+                            self.name, uid, name)
+        return dropped
+
     def _forget(self, uid: str) -> None:
         self._prepared_since.pop(uid, None)
         self._asked.pop(uid, None)

@@ -11,6 +11,7 @@ it against the file.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -95,13 +96,27 @@ def _str(value: object, what: str, max_len: int = 128) -> str:
     return value
 
 
+def _classes(value: object, parts: Mapping[str, tuple[int, ...]]) -> int | None:
+    if value is None:
+        return None
+    if "y" not in parts:
+        raise InvalidMetadata("classes describes the labels (part 'y'), which this dataset lacks")
+    return _int(value, "classes", 1, 1 << 31)
+
+
+def _share_bytes(rows: int, parts: Mapping[str, tuple[int, ...]]) -> int:
+    return sum(rows * math.prod(shape) * SHARE_DTYPE.itemsize for shape in parts.values())
+
+
 @dataclass(frozen=True)
 class UploadMeta:
     """An upload's declaration, sent by the owner to both servers in ``begin``.
 
     ``parts`` maps each part name to its row shape (the shape of one row); every part has
     ``rows`` rows. Chunk ``i`` holds rows ``[i * chunk_rows, min((i + 1) * chunk_rows, rows))``
-    of every part.
+    of every part. ``classes`` (optional, None when unknown) is the owner's statement, made from
+    the plaintext it holds, that every label in part ``y`` is an integer in ``[0, classes)``;
+    the servers refuse a train or infer job whose model has fewer classes.
     """
 
     upload_id: str
@@ -111,6 +126,7 @@ class UploadMeta:
     rows: int
     chunk_rows: int
     parts: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    classes: int | None = None
 
     def __post_init__(self) -> None:
         validate_upload_id(self.upload_id)
@@ -120,6 +136,7 @@ class UploadMeta:
         _int(self.rows, "rows", 1, MAX_ROWS)
         _int(self.chunk_rows, "chunk_rows", 1, MAX_ROWS)
         object.__setattr__(self, "parts", _parts(self.parts))
+        _classes(self.classes, self.parts)
 
     @property
     def n_chunks(self) -> int:
@@ -137,11 +154,11 @@ class UploadMeta:
         return (self.rows, *self.parts[part])
 
     def row_elements(self, part: str) -> int:
-        return int(np.prod(self.parts[part], dtype=np.int64)) if self.parts[part] else 1
+        return math.prod(self.parts[part])  # Python integers: no overflow
 
     def share_bytes(self) -> int:
         """Bytes of one server's share of the whole dataset."""
-        return sum(self.rows * self.row_elements(p) * SHARE_DTYPE.itemsize for p in self.parts)
+        return _share_bytes(self.rows, self.parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +169,7 @@ class UploadMeta:
             "rows": self.rows,
             "chunk_rows": self.chunk_rows,
             "parts": {k: list(v) for k, v in self.parts.items()},
+            "classes": self.classes,
         }
 
     @classmethod
@@ -159,19 +177,21 @@ class UploadMeta:
         if not isinstance(d, Mapping):
             raise InvalidMetadata("upload metadata must be a mapping")
         keys = {"upload_id", "name", "owner", "frac_bits", "rows", "chunk_rows", "parts"}
-        missing, extra = keys - set(d), set(d) - keys
+        optional = {"classes"}
+        missing, extra = keys - set(d), set(d) - keys - optional
         if missing or extra:
             raise InvalidMetadata(
                 f"upload metadata fields: missing {sorted(missing)}, unknown {sorted(map(str, extra))}"
             )
-        return cls(**{k: d[k] for k in keys})
+        return cls(**{k: d[k] for k in (keys | optional) & set(d)})
 
 
 @dataclass(frozen=True)
 class Manifest:
     """A server's record of one committed dataset (``manifest.json`` beside its share files).
 
-    ``sha256`` maps each part to the digest of this server's stored share of it.
+    ``sha256`` maps each part to the digest of this server's stored share of it; ``classes``
+    is the upload's (see :class:`UploadMeta`), None when unknown.
     """
 
     name: str
@@ -185,9 +205,14 @@ class Manifest:
     created: str
     state: str = "committed"
     format_version: int = FORMAT_VERSION
+    classes: int | None = None
 
     def shape(self, part: str) -> tuple[int, ...]:
         return (self.rows, *self.parts[part])
+
+    def share_bytes(self) -> int:
+        """Bytes of this server's share of the whole dataset."""
+        return _share_bytes(self.rows, self.parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -202,6 +227,7 @@ class Manifest:
             "upload_id": self.upload_id,
             "created": self.created,
             "state": self.state,
+            "classes": self.classes,
         }
 
     def public_dict(self) -> dict[str, Any]:
@@ -235,6 +261,7 @@ class Manifest:
                 upload_id=validate_upload_id(d["upload_id"]),
                 created=_str(d["created"], "created", 64),
                 state=_str(d["state"], "state", 32),
+                classes=_classes(d.get("classes"), parts),
             )
         except KeyError as exc:
             raise InvalidMetadata(f"manifest lacks field {exc.args[0]!r}") from None

@@ -469,6 +469,7 @@ class ShareStore:
                 sha256=dict(up.sha256),
                 upload_id=upload_id,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
+                classes=up.meta.classes,
             )
             with self._disk(f"cannot commit upload {upload_id}"):
                 atomic_write_json(up.path / MANIFEST, manifest.to_dict())
@@ -560,6 +561,13 @@ class ShareStore:
             with self._disk(f"cannot record the revocation on dataset {name!r}"):
                 grant_files.write(self._dataset_dir(name), name, manifest.upload_id, current)
             return True
+
+    def usage(self) -> list[tuple[str, str, int]]:
+        """``(upload id, owner, share bytes)`` of every committed dataset and every upload not
+        yet committed (owner quotas count both)."""
+        with self._lock:
+            held = [(u, up.meta.owner, up.meta.share_bytes()) for u, up in self._uploads.items()]
+        return held + [(m.upload_id, m.owner, m.share_bytes()) for m in self.list()]
 
     # -- committed datasets -------------------------------------------------------------------
     def list(self) -> list[Manifest]:

@@ -25,10 +25,13 @@ log = logging.getLogger(__name__)
 class KeyAuthenticator(ThreadAuthenticator):
     """ZAP handler accepting the keys of ``identities`` (z85 public key -> identity)."""
 
-    def __init__(self, zctx: zmq.Context, identities: Mapping[bytes, str]) -> None:
+    def __init__(self, zctx: zmq.Context, identities: Mapping[bytes, str], *,
+                 own_key: bytes | None = None, own_name: str = "this server") -> None:
         super().__init__(zctx, log=logging.getLogger(__name__ + ".zap"))
         self._identities = dict(identities)
         self._refused: set[bytes] = set()
+        self._own_key = own_key
+        self._own_name = own_name
 
     def start(self) -> None:
         super().start()
@@ -40,7 +43,11 @@ class KeyAuthenticator(ThreadAuthenticator):
         if not known and key not in self._refused:
             if len(self._refused) < 1000:  # log each key once (clients retry every second)
                 self._refused.add(key)
-            log.warning("refused a connection with an unknown CURVE key %s", key.decode())
+            if key == self._own_key:
+                log.warning("refused a connection that proved %s's own key (a client using this "
+                            "server's key pair?)", self._own_name)
+            else:
+                log.warning("refused a connection with an unknown CURVE key %s", key.decode())
         return known
 
     def curve_user_id(self, client_public_key: bytes) -> str:
