@@ -12,7 +12,7 @@ openings for both products (weights and input gradient: the helper's 8(dk + Bk +
 bytes offline, the Bk for the scaled gradient), instead of three Beaver products that open
 each matrix twice (16(Bd + dk + Bd + Bk + Bk + dk) bytes, 3 rounds). ReLU forward 7 rounds, ~85 B per element (sign bit and a
 select); backward 1 round, ~32 B per element (a select with the kept sign bit). Sigmoid and
-tanh forward cost what their protocols do (~247 and ~359 B per element); backward one square
+tanh forward cost what their protocols do (223 and 239 B per element); backward one square
 and one product (~64 B per element).
 """
 

@@ -12,17 +12,17 @@ recurrence allows it, ONE activation call:
 - LSTM (gate blocks i, f, o, g): ``c = f*c + i*g``, ``h = o * tanh(c)``. With ``fused`` (the
   default) the candidate's tanh comes from the same sigmoid call as the three gates, through
   ``tanh(x) = 2 sigmoid(2x) - 1``: the candidate block is doubled (a local addition) and one
-  sigmoid over all 4H pre-activations gives every gate in one opening (7 rounds, 247 B per
-  element instead of 359 B for a separate tanh, which would also add 7 rounds). The error of
-  the candidate doubles with the sigmoid's (<= 6.8e-4 instead of 2.5e-4, still < 1e-3 on the
-  whole ring). The cell state's tanh stays a tanh call. Forward per step: 1 product, 1
-  sigmoid (4H), 1 batched product (i*g, f*c), 1 tanh (H), 1 product (o * tanh c): 17 rounds.
+  sigmoid over all 4H pre-activations gives every gate in one opening (6 rounds, 223 B per
+  element instead of 239 B for a separate tanh, which would also add its rounds). The error
+  of the candidate doubles with the sigmoid's (<= 6.8e-4 instead of tanh's 4.1e-4, still
+  < 1e-3 on the whole ring). The cell state's tanh stays a tanh call. Forward per step: 1 product, 1
+  sigmoid (4H), 1 batched product (i*g, f*c), 1 tanh (H), 1 product (o * tanh c): 15 rounds.
 - GRU (PyTorch's form, blocks r, z, n_x, n_h): ``n = tanh(x W_nx + b_nx + r * (h W_nh +
   b_nh))``, ``h' = (1 - z) n + z h``. The stored W is (n_in + hidden, 3 hidden) with columns
   [r, z, n]; the step multiplies ``[x, h]`` by the block matrix
   ``[[W_xr, W_xz, W_xn, 0], [W_hr, W_hz, 0, W_hn]]`` (public zeros), so the x and h parts of
   the candidate stay apart and one product still serves every gate. One sigmoid (2H), one
-  product, one tanh (H), one product: 17 rounds.
+  product, one tanh (H), one product: 15 rounds.
 - RNN: ``h = act(x W_x + h W_h + b)`` with tanh or ReLU: 1 product and one activation.
 
 Backward (BPTT) takes every derivative from the forward outputs (sigma' = s - s^2, tanh' =

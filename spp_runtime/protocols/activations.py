@@ -1,36 +1,46 @@
 """Sigmoid, tanh and their derivatives: ours ("default") and the S++ paper's ("spp").
 
 Default sigmoid. ``sigma(x) = 1/2 + F(x)`` for |x| < 8, 1 above, 0 below, where F is a
-7-harmonic sine series (:mod:`spp_runtime.reference.approximations`). One masked opening
+6-harmonic sine series, minimax on [-8, 8] (:mod:`spp_runtime.reference.approximations`). One masked opening
 ``M = x + R`` (:func:`~.opened_compare.open_masked`) serves everything: the saturation tests
 ``x < 8`` and ``x < -8``, exact for every ring element
 (:func:`~.ring_compare.less_than_public_exact`: three full 64-bit carries, helper-dealt
 leaves) and the series, whose sin/cos correlations the helper deals for the low bits of the
 same R (:func:`~.fourier.trig_series_opened`). One injection of the bits [inside] and
 [above] that multiplies only [inside] applies both saturations:
-``out = [inside] (F + 1/2) + [above]``. Tanh is the same with its own series
-(``out = [inside] (F + 1) + 2 [above] - 1``).
+``out = [inside] (F + 1/2) + [above]``. Tanh is the same with its own series, 7 harmonics
+of period 16 on [-4.25, 4.25] (``out = [inside] (F + 1) + 2 [above] - 1``).
 
 Cost per element (64-bit ring, 16 fractional bits):
 
 =========================  ======  ==================================================
 protocol                   rounds  bytes
 =========================  ======  ==================================================
-sigmoid                    6       86.5 (opening, dealt monomials, three carries) + 112
-                                   (7 harmonics, dealt) + 40.5 (injection and one
-                                   product) = 239 B (S++ paper: ~2,520 B)
-tanh                       6       as sigmoid with 14 harmonics: 351 B
-sigmoid_grad / tanh_grad   7       sigmoid/tanh + one square (24 B): 263 / 375 B
+sigmoid                    6       86.5 (opening, dealt monomials, three carries) + 96
+                                   (6 harmonics, dealt) + 40.5 (injection and one
+                                   product) = 223 B (S++ paper: ~2,520 B)
+tanh                       6       as sigmoid with 7 harmonics: 239 B
+sigmoid_grad / tanh_grad   7       sigmoid/tanh + one square (24 B): 247 / 263 B
 *_grad_from_output         1       24 B (s - s^2, 1 - t^2 from the forward output)
 =========================  ======  ==================================================
 
-(Before: comparisons by ``msb(x - t)``, wrong within 8 of either end of the ring, and two
-selects: 247.25 / 359.25 B in 7 rounds; before the shared opening, 328.25 / 440.25 B in 8.)
+(Before the minimax fits, projections of reflected functions needing 7 and 14 harmonics
+(tanh on [-8, 8]): 239 / 351 B in 6 rounds. Before the exact comparisons: ``msb(x - t)``,
+wrong within 8 of either end of the ring, and two selects: 247.25 / 359.25 B in 7 rounds;
+before the shared opening, 328.25 / 440.25 B in 8.)
+
+Why not less: the fixed part (opening 16, comparisons 70.5, saturation 40.5 = 127 B) is
+near its floor for exact whole-ring saturation with helper-dealt carries, and each harmonic
+costs two dealt ring elements (16 B) because its shares must be in Z_2^64 (a smaller ring
+needs a wrap-bit comparison to lift back, which costs more than it saves); a minimax fit
+needs 6 harmonics for sigmoid (5 reach only 9.6e-4 before rounding) and 7 for tanh (whose
+derivative 1 - t^2 needs saturation at 4.25 or beyond).
 
 Accuracy (against float64, for every ring element: tested on dense runs at both ends of
 the ring, around every threshold and on uniform ring elements, ``tests/test_ring_ends.py``):
-sigmoid max error 3.4e-4 (the saturation at |x| = 8; 1.2e-4 inside), tanh 2.5e-4 (it
-saturates at |x| = 8 too), sigmoid' and tanh' 3.5e-4; exact 0/1 (-1/1) beyond +-8.
+sigmoid max error 3.4e-4 (the saturation at |x| = 8; 2.9e-4 inside), tanh 4.1e-4 (the
+series; the saturation at 4.25 adds 2.0e-4), sigmoid' 3.5e-4 and tanh' 8.2e-4 (1 - t^2 at
+the saturation); exact 0/1 (-1/1) beyond +-8 (+-4.25).
 Security: the opening is uniform to each primary, the dealt values are uniform to P1, the
 comparison trees and the injection open only values masked by fresh helper randomness, and
 P2 receives nothing (see their modules); the composition is on shares only.

@@ -56,3 +56,32 @@ def series_error(series: TrigSeries, fn, lo: float, hi: float) -> float:
     """Max |series - fn| on [lo, hi] (float64, no fixed-point effects)."""
     x = np.linspace(lo, hi, 20001)
     return float(np.max(np.abs(series.evaluate(x) - fn(x))))
+
+
+def fit_odd_minimax(fn, half_width: float, n_harmonics: int, period_bits: int, iterations: int = 200) -> TrigSeries:
+    """Sine series of an odd function with the odd harmonics 1, 3, ..., 2 n - 1 of period
+    2^period_bits, fitted for the smallest maximum error on [-L, L] only (L = half_width;
+    the series is free outside, where the caller saturates). Lawson's iteratively
+    reweighted least squares (normal equations) on a dense grid of [0, L] (the error is odd
+    too); deterministic. Against :func:`fit_odd_reflected` (a projection of the reflected
+    function) it needs fewer harmonics for the same error: 6 instead of 7 for sigma on
+    [-8, 8]. Odd harmonics make the series symmetric about a quarter period; for L beyond
+    2^p / 4 the fit balances f(t) against f(2^(p-1) - t) there."""
+    period = 2.0**period_bits
+    if 2 * half_width > period:
+        raise ValueError("the interval [-L, L] must fit in one period")
+    t = np.linspace(0.0, half_width, 2001)
+    ks = tuple(range(1, 2 * n_harmonics, 2))
+    basis = np.sin(np.outer(t, ks) * (2 * np.pi / period))
+    y = fn(t)
+    weights = np.full(t.shape, 1.0 / t.size)
+    best_err, best = np.inf, np.zeros(len(ks))
+    for _ in range(iterations):
+        weighted = basis.T * weights
+        coefs = np.linalg.solve(weighted @ basis, weighted @ y)
+        err = np.abs(basis @ coefs - y)
+        if err.max() < best_err:
+            best_err, best = float(err.max()), coefs
+        weights = weights * err
+        weights /= weights.sum()
+    return TrigSeries(period_bits, ks, tuple(float(c) for c in best), (0.0,) * len(ks))
