@@ -1,0 +1,317 @@
+"""The sign bit in 3 rounds: wide helper-dealt leaves and one-round many-input ANDs.
+
+After :func:`~.opened_compare.open_masked` the primaries know ``A = M + c`` and the helper
+knows ``S = -R``, and ``msb(x + c) = a63 ^ s63 ^ carry`` with carry the carry out of the
+low 63 bits of A + S (see :mod:`.opened_compare`). Here the carry takes two rounds, not five:
+
+* **Leaves (local).** Bits 0..59 form 15 groups of 4 bits and bits 60..62 one group of 3.
+  The helper deals XOR shares of the non-empty monomials of each group of S (15 per 4-bit
+  group, 7 for the top group: 232 bits); with A public, a group's generate G and propagate
+  P are XOR-sums of those monomials with public coefficients (the table lookups of
+  :mod:`.ring_compare` and :mod:`.opened_compare`).
+* **Level 1 (1 round).** Five nodes of 4, 3, 3, 3, 3 groups (lowest first). A node of k
+  groups gives ``G' = G_(k-1) ^ XOR_j G_j P_(j+1) ... P_(k-1)`` and ``P' = P_0 ... P_(k-1)``
+  (the lowest node needs no P'), each product one term of :func:`band_many`.
+* **Level 2 (1 round).** One node of the five level-1 outputs gives the carry.
+
+:func:`band_many` computes products of up to k XOR-shared bits in **one** round: every
+input bit x_f is opened once as ``v_f = x_f ^ m_f`` under a fresh helper bit m_f, and
+
+    prod_(f in T) x_f = XOR_(U subset of T) (prod_(f in T \\ U) v_f) m_U,   m_U = prod_(f in U) m_f,
+
+linear in the shares of the mask products m_U, which the helper deals (offline) for every
+U of two or more masks that some term needs (single masks are PRG shares, the empty
+product is the constant 1). A term of k bits needs up to 2^k - k - 1 dealt bits, so fan-in
+stays small (at most 5 here).
+
+Costs per element ("each way" = P0->P1 and P1->P0 each; offline = P2->P1):
+
+================================  ======  ==================  ===================  ========
+protocol                          rounds  each way            offline              total
+================================  ======  ==================  ===================  ========
+band_many (w opened bits, d       1       w bits              d bits               2w + d
+dealt mask products)                                                               bits
+msb_wide (after the opening; k    2       34 k bits           233 + 84 k bits      19 k +
+thresholds)                                                                        29.125 B
+msb_bits (open + msb_wide)        3       8 B + 34 bits       317 bits             64.125 B
+mul_opened (b * x for the         1       1 bit               16 B                 16.25 B
+opened x)
+================================  ======  ==================  ===================  ========
+
+Per threshold: level 1 opens 6 + 4 x 5 = 26 bits and deals 15 + 4 x 8 = 47 mask products;
+level 2 opens 8 bits and deals 37. Against the 5-round tree of :mod:`.opened_compare`
+(52.625 B, 6 rounds with the opening) that is 11.5 B more per threshold for half the rounds.
+
+:func:`mul_opened` multiplies XOR-shared bits b by the value x that was opened as
+``M = x + R``: with z = b ^ r opened for a fresh helper bit r whose ring shares rho and
+those of r R the helper deals, ``b x = (z + (1 - 2z) r)(M - R)`` is linear in the dealt
+shares and the primaries' own halves R_0, R_1 of R. So the select of a ReLU or a maximum
+reuses the comparison's opening: 16.25 B per element instead of 32.25 B.
+
+Security (semi-honest, one corrupted party, PRG secure): M is uniform in each primary's
+view (:mod:`.opened_compare`). Every bit a primary receives from the other is the other's
+half of ``x_f ^ m_f`` or ``b ^ r`` with m_f, r fresh helper bits whose halves come from the
+other primary's PRG with P2, so uniform and independent of everything else it sees. P1's
+offline messages are dealt values minus fresh P0-P2 PRG values, hence uniform. P2 receives
+nothing. Outputs are XOR (or additive) shares, uniform to each primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from ..engine.context import PartyContext, protocol
+from ..ring import DTYPE
+from ..tensor import SharedTensor, held
+from . import opened_compare as oc
+from . import ring_compare as rc
+from .boolean import BitTensor, InjectedBits, deal_bits, exchange_bits, pack, packed_len, unpack
+
+Terms = tuple[tuple[int, ...], ...]
+Index = Any  # anything numpy accepts as an index on the last axes
+
+
+# -- one-round products of many bits -------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    """Static index arrays for the products ``prod_(f in T) x_f`` of one part (w inputs)."""
+
+    width: int
+    subsets: np.ndarray  # (d, L): the dealt mask products, padded with index `width` (a 1)
+    complements: np.ndarray  # (pairs, L): v indices of T \\ U, padded with `width`
+    columns: np.ndarray  # (pairs,): the share column of m_U (0 const, 1 + f single, 1 + w + i dealt)
+    starts: np.ndarray  # (terms,): first pair of each term (pairs of one term are contiguous)
+
+
+@cache
+def _plan(width: int, terms: Terms) -> _Plan:
+    longest = max(len(t) for t in terms)
+    dealt = sorted({u for t in terms for n in range(2, len(t) + 1) for u in combinations(t, n)})
+    index = {u: i for i, u in enumerate(dealt)}
+    comps: list[tuple[int, ...]] = []
+    cols: list[int] = []
+    starts: list[int] = []
+    for t in terms:
+        starts.append(len(cols))
+        for n in range(len(t) + 1):
+            for u in combinations(t, n):
+                comps.append(tuple(f for f in t if f not in u))
+                cols.append(0 if n == 0 else 1 + u[0] if n == 1 else 1 + width + index[u])
+
+    def padded(rows: list[tuple[int, ...]]) -> np.ndarray:
+        out = np.full((max(len(rows), 1), longest), width, dtype=np.intp)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = r
+        return out[: len(rows)]
+
+    return _Plan(width, padded(dealt), padded(comps), np.asarray(cols, np.intp), np.asarray(starts, np.intp))
+
+
+def _with_one(bits: np.ndarray) -> np.ndarray:
+    """Append a column of ones (the padding index of a plan)."""
+    return np.concatenate([bits, np.ones(bits.shape[:-1] + (1,), np.uint8)], axis=-1)
+
+
+def band_many_cost(width: int, terms: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """(bits opened each way, dealt bits) per batch element of one part of :func:`band_many`."""
+    plan = _plan(width, tuple(tuple(t) for t in terms))
+    return width, len(plan.subsets)
+
+
+@protocol("band_many")
+def band_many(ctx: PartyContext, parts: Sequence[tuple[BitTensor, Sequence[Sequence[int]]]]) -> list[BitTensor]:
+    """For each part ``(x, terms)`` (x of shape ``batch + (w,)``), the products
+    ``prod_(f in T) x[..., f]`` for each term T (a tuple of distinct indices), shape
+    ``batch + (len(terms),)``. One round for all parts: every x bit opened once (w bits each
+    way per batch element), one offline dealing of the mask products (see the module
+    docstring)."""
+    plans = [_plan(x.shape[-1], tuple(tuple(int(f) for f in t) for t in terms)) for x, terms in parts]
+    dealt_shapes = [x.shape[:-1] + (len(p.subsets),) for (x, _), p in zip(parts, plans)]
+    out_shapes = [x.shape[:-1] + (len(p.starts),) for (x, _), p in zip(parts, plans)]
+    if ctx.is_helper:
+        g0, g1 = ctx.prg(0), ctx.prg(1)
+        dealt = []
+        for (x, _), p in zip(parts, plans):
+            m = _with_one(g0.bits(x.shape) ^ g1.bits(x.shape))
+            dealt.append(np.bitwise_and.reduce(m[..., p.subsets], axis=-1))
+        deal_bits(ctx, dealt, dealt_shapes)
+        return [BitTensor(ctx, None, s) for s in out_shapes]
+    g = ctx.prg(2)
+    masks = [g.bits(x.shape) for x, _ in parts]
+    mine = [x.mine ^ m for (x, _), m in zip(parts, masks)]
+    theirs = exchange_bits(ctx, mine)
+    dealt = held(deal_bits(ctx, None, dealt_shapes))
+    outs = []
+    for (x, _), p, m, a, b, d in zip(parts, plans, masks, mine, theirs, dealt):
+        v = _with_one(a ^ b)
+        const = np.full(x.shape[:-1] + (1,), 1 if ctx.party == 0 else 0, np.uint8)
+        shares = np.concatenate([const, m, d], axis=-1)
+        coef = np.bitwise_and.reduce(v[..., p.complements], axis=-1)
+        outs.append(BitTensor(ctx, np.bitwise_xor.reduceat(coef & shares[..., p.columns], p.starts, axis=-1)))
+    return outs
+
+
+# -- carry nodes ---------------------------------------------------------------------------
+def _node_terms(k: int, with_p: bool) -> tuple[int, Terms]:
+    """(width, terms) of a carry node of k (G, P) pairs: inputs ``[G_0..G_(k-2), P_i0..P_(k-1)]``
+    (i0 = 0 with P', else 1); terms ``G_j P_(j+1) ... P_(k-1)`` for j < k - 1, then P'."""
+    i0 = 0 if with_p else 1
+    at = {i: k - 1 + i - i0 for i in range(i0, k)}
+    terms = [(j,) + tuple(at[i] for i in range(j + 1, k)) for j in range(k - 1)]
+    if with_p:
+        terms.append(tuple(at[i] for i in range(k)))
+    return k - 1 + k - i0, tuple(terms)
+
+
+def _node_inputs(G: BitTensor, P: BitTensor, with_p: bool) -> BitTensor:
+    k = G.shape[-1]
+    return BitTensor.concatenate([G[..., : k - 1], P[..., 0 if with_p else 1 :]], axis=-1)
+
+
+def _node_outputs(G: BitTensor, prods: BitTensor, with_p: bool) -> tuple[BitTensor, BitTensor | None]:
+    k = G.shape[-1]
+    if G.ctx.is_helper:
+        g = BitTensor(G.ctx, None, G.shape[:-1])
+        return g, (g if with_p else None)
+    g_out = G.mine[..., k - 1] ^ np.bitwise_xor.reduce(prods.mine[..., : k - 1], axis=-1)
+    return BitTensor(G.ctx, g_out), (BitTensor(G.ctx, prods.mine[..., k - 1]) if with_p else None)
+
+
+LOW_NODE = 4  # groups in the lowest level-1 node; the other four nodes take 3
+N_GROUPS = 16
+
+
+def carry63(G: BitTensor, P: BitTensor) -> BitTensor:
+    """The carry out of 16 groups' (G, P) (last axis, low group first) in two rounds of
+    :func:`band_many`: nodes of 4, 3, 3, 3, 3 groups, then one node of five."""
+    ctx = G.ctx
+    w0, t0 = _node_terms(LOW_NODE, False)
+    w1, t1 = _node_terms(3, True)
+    hiG = G[..., LOW_NODE:].reshape(G.shape[:-1] + (4, 3))
+    hiP = P[..., LOW_NODE:].reshape(P.shape[:-1] + (4, 3))
+    lo_in = _node_inputs(G[..., :LOW_NODE], P[..., :LOW_NODE], False)
+    hi_in = _node_inputs(hiG, hiP, True)
+    assert lo_in.shape[-1] == w0 and hi_in.shape[-1] == w1
+    lo_prod, hi_prod = band_many(ctx, [(lo_in, t0), (hi_in, t1)])
+    g_lo, _ = _node_outputs(G[..., :LOW_NODE], lo_prod, False)
+    g_hi, p_hi = _node_outputs(hiG, hi_prod, True)
+    assert p_hi is not None
+    expand = lambda b: b.reshape(b.shape + (1,))
+    G2 = BitTensor.concatenate([expand(g_lo), g_hi], axis=-1)
+    zero = BitTensor.local(ctx, np.zeros(p_hi.shape[:-1] + (1,), np.uint8), p_hi.shape[:-1] + (1,))
+    P2 = BitTensor.concatenate([zero, p_hi], axis=-1)
+    _, t2 = _node_terms(5, False)
+    (top,) = band_many(ctx, [(_node_inputs(G2, P2, False), t2)])
+    carry, _ = _node_outputs(G2, top, False)
+    return carry
+
+
+# -- leaves and the sign bit ---------------------------------------------------------------
+_SHIFT60 = np.uint64(60)
+
+
+def _deal_leaves(s: np.ndarray) -> list[np.ndarray]:
+    """The helper's bits: monomials of the 15 four-bit groups, of the top 3-bit group, s63."""
+    return [
+        rc._MONO_BITS[rc._groups(s)[..., :15]],
+        oc._MONO_BITS[((s >> _SHIFT60) & np.uint64(7)).astype(np.intp)],
+        (s >> np.uint64(63)).astype(np.uint8),
+    ]
+
+
+def _leaf_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    return [shape + (15, 15), shape + (7,), shape]
+
+
+@protocol("msb_wide")
+def msb_wide(opened: oc.Opened, offsets: Sequence[int]) -> BitTensor:
+    """XOR shares of ``msb(x + c)`` for each ring offset c, shape ``(len(offsets),) +
+    x.shape``; 2 rounds after the opening, exact for every ring element. Costs in the module
+    docstring."""
+    ctx, shape = opened.ctx, opened.shape
+    k = len(offsets)
+    out_shape = (k,) + shape
+    if ctx.is_helper:
+        deal_bits(ctx, _deal_leaves(-held(opened.mask)), _leaf_shapes(shape))
+        blank = BitTensor(ctx, None, out_shape + (N_GROUPS,))
+        return carry63(blank, blank)
+    mono4, mono3, s63 = held(deal_bits(ctx, None, _leaf_shapes(shape)))
+    word4 = (mono4.astype(np.uint16) * rc._MONO_WEIGHTS).sum(axis=-1, dtype=np.uint16)
+    word3 = mono3 @ oc._MONO_WEIGHTS
+    if ctx.party == 0:  # the constant monomial (P0 holds 1, P1 holds 0)
+        word4 |= 1
+        word3 |= 1
+    c = np.asarray([np.int64(o) for o in offsets], dtype=np.int64).view(DTYPE)
+    a = held(opened.value)[None, ...] + c.reshape((k,) + (1,) * len(shape))
+    leaf4 = rc._leaf_table()[(rc._groups(a)[..., :15] << 16) | word4.astype(np.intp)]
+    alpha3 = ((a >> _SHIFT60) & np.uint64(7)).astype(np.intp)
+    leaf3 = oc._LEAF[(alpha3 << 8) | np.broadcast_to(word3, alpha3.shape)]
+    leaf = np.concatenate([leaf4, leaf3[..., None]], axis=-1)
+    carry = carry63(BitTensor(ctx, leaf & 1), BitTensor(ctx, leaf >> 1))
+    a63 = (a >> np.uint64(63)).astype(np.uint8)
+    top = s63[None, ...] ^ (a63 if ctx.party == 0 else np.zeros_like(a63))
+    return BitTensor(ctx, carry.mine ^ top)
+
+
+# -- products with the opened value ---------------------------------------------------------
+@protocol("mul_opened")
+def mul_opened(
+    bits: BitTensor, opened: oc.Opened, ands: Sequence[tuple[Index, BitTensor]] = ()
+) -> tuple[InjectedBits, SharedTensor, list[BitTensor]]:
+    """``bits * x`` (exact, no truncation) for the x that was opened as ``M = x + R``
+    (``opened = open_masked(x)``), the bits brought into the ring (reusable by
+    :func:`~.boolean.bits_mul`), and ANDs ``bits[idx_m] & y_m`` of XOR-shared bits (the helper
+    bit r that masks ``bits`` doubles as the ANDs' first mask, as in
+    :func:`~.boolean.inject_bits_and`). ``bits`` has x's shape. 1 round: 1 bit each way and
+    16 B offline per element, plus 1 bit each way and 1 bit offline per AND output bit."""
+    ctx, shape = opened.ctx, opened.shape
+    if tuple(bits.shape) != shape:
+        raise ValueError(f"bits of shape {bits.shape} against an opening of shape {shape}")
+    and_shapes = [y.shape for _, y in ands]
+    if ctx.is_helper:
+        g0, g1 = ctx.prg(0), ctx.prg(1)
+        r = g0.bits(shape) ^ g1.bits(shape)
+        us = [g0.bits(sh) ^ g1.bits(sh) for sh in and_shapes]
+        rr = r.astype(DTYPE)
+        dealt: list[np.ndarray] = [rr - g0.uint64(shape), rr * held(opened.mask) - g0.uint64(shape)]
+        if ands:
+            ws = [np.broadcast_to(r[idx], sh) & u ^ g0.bits(sh) for (idx, _), u, sh in zip(ands, us, and_shapes)]
+            dealt.append(pack(ws))
+        ctx.send(1, *dealt, offline=True)
+        return InjectedBits(ctx, shape, r=r), SharedTensor(ctx, None, shape), [BitTensor(ctx, None, sh) for sh in and_shapes]
+    g = ctx.prg(2)
+    r = g.bits(shape)
+    us = [g.bits(sh) for sh in and_shapes]
+    if ctx.party == 0:
+        rho, gamma = g.uint64(shape), g.uint64(shape)
+        ws = [g.bits(sh) for sh in and_shapes]
+    else:
+        expect: list[tuple[tuple[int, ...], type]] = [(shape, DTYPE), (shape, DTYPE)]
+        if ands:
+            expect.append(((packed_len(and_shapes),), np.uint8))
+        got = ctx.recv(2, expect=expect)
+        rho, gamma = got[0], got[1]
+        ws = unpack(got[2], and_shapes) if ands else []
+    f_mine = [y.mine ^ u for (_, y), u in zip(ands, us)]
+    z_mine = bits.mine ^ r
+    theirs = exchange_bits(ctx, [z_mine, *f_mine])
+    z = z_mine ^ theirs[0]
+    zr = z.astype(DTYPE)
+    m = held(opened.value)
+    own_r = held(opened.own_mask)  # this primary's half R_i of R (kept by open_masked)
+    share = (np.uint64(1) - zr - zr) * (rho * m - gamma) - zr * own_r
+    if ctx.party == 0:
+        share = share + zr * m
+    anded = []
+    for (idx, y), u, w, fm, fo in zip(ands, us, ws, f_mine, theirs[1:]):
+        # b & y = (z ^ r) & (f ^ u) = z f ^ z u ^ r f ^ (r & u), with r & u dealt as w
+        zi, ri, f = np.broadcast_to(z[idx], y.shape), np.broadcast_to(r[idx], y.shape), fm ^ fo
+        v = (zi & u) ^ (ri & f) ^ w
+        anded.append(BitTensor(ctx, v ^ (zi & f) if ctx.party == 0 else v))
+    return InjectedBits(ctx, shape, z=z, R=rho), SharedTensor(ctx, share), anded
