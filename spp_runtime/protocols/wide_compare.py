@@ -80,48 +80,66 @@ Index = Any  # anything numpy accepts as an index on the last axes
 # -- one-round products of many bits -------------------------------------------------------
 @dataclass(frozen=True)
 class _Plan:
-    """Static index arrays for the products ``prod_(f in T) x_f`` of one part (w inputs)."""
+    """The static structure of the products ``prod_(f in T) x_f`` of one part (w inputs)."""
 
     width: int
-    subsets: np.ndarray  # (d, L): the dealt mask products, padded with index `width` (a 1)
-    complements: np.ndarray  # (pairs, L): v indices of T \\ U, padded with `width`
-    columns: np.ndarray  # (pairs,): the share column of m_U (0 const, 1 + f single, 1 + w + i dealt)
-    starts: np.ndarray  # (terms,): first pair of each term (pairs of one term are contiguous)
+    subsets: tuple[tuple[int, ...], ...]  # the dealt mask products (two or more masks each)
+    # per term, its pairs (T \\ U, share of m_U): share -1 the constant, f < w the single
+    # mask m_f, w + i the dealt product subsets[i]
+    terms: tuple[tuple[tuple[tuple[int, ...], int], ...], ...]
 
 
 @cache
 def _plan(width: int, terms: Terms) -> _Plan:
-    longest = max(len(t) for t in terms)
     dealt = sorted({u for t in terms for n in range(2, len(t) + 1) for u in combinations(t, n)})
     index = {u: i for i, u in enumerate(dealt)}
-    comps: list[tuple[int, ...]] = []
-    cols: list[int] = []
-    starts: list[int] = []
+    pairs = []
     for t in terms:
-        starts.append(len(cols))
+        row = []
         for n in range(len(t) + 1):
             for u in combinations(t, n):
-                comps.append(tuple(f for f in t if f not in u))
-                cols.append(0 if n == 0 else 1 + u[0] if n == 1 else 1 + width + index[u])
-
-    def padded(rows: list[tuple[int, ...]]) -> np.ndarray:
-        out = np.full((max(len(rows), 1), longest), width, dtype=np.intp)
-        for i, r in enumerate(rows):
-            out[i, : len(r)] = r
-        return out[: len(rows)]
-
-    return _Plan(width, padded(dealt), padded(comps), np.asarray(cols, np.intp), np.asarray(starts, np.intp))
-
-
-def _with_one(bits: np.ndarray) -> np.ndarray:
-    """Append a column of ones (the padding index of a plan)."""
-    return np.concatenate([bits, np.ones(bits.shape[:-1] + (1,), np.uint8)], axis=-1)
+                share = -1 if n == 0 else u[0] if n == 1 else width + index[u]
+                row.append((tuple(f for f in t if f not in u), share))
+        pairs.append(tuple(row))
+    return _Plan(width, tuple(dealt), tuple(pairs))
 
 
 def band_many_cost(width: int, terms: Sequence[Sequence[int]]) -> tuple[int, int]:
     """(bits opened each way, dealt bits) per batch element of one part of :func:`band_many`."""
     plan = _plan(width, tuple(tuple(t) for t in terms))
     return width, len(plan.subsets)
+
+
+# Bit-sliced work: a part's bits are held factor-major, (w, B) packed eight batch elements to
+# a byte, so that every AND and XOR of the plans runs over B / 8 bytes at once.
+def _sliced(bits: np.ndarray) -> np.ndarray:
+    """``batch + (w,)`` bits -> (w, ceil(B/8)) packed along the flattened batch."""
+    w = bits.shape[-1]
+    return np.packbits(np.ascontiguousarray(bits.reshape(-1, w).T), axis=-1)
+
+
+def _unsliced(packed: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
+    n = int(np.prod(batch, dtype=np.int64))
+    return np.ascontiguousarray(np.unpackbits(packed, axis=-1, count=n).T).reshape(batch + (packed.shape[0],))
+
+
+def _products(plan: _Plan, v: np.ndarray, shares: np.ndarray, const: bool) -> np.ndarray:
+    """XOR shares of each term's product, sliced: v the opened bits (w, nb), shares the mask
+    shares then the dealt shares (w + d, nb); ``const`` adds the constant term (P0)."""
+    out = np.zeros((len(plan.terms), v.shape[1]), np.uint8)
+    for i, pairs in enumerate(plan.terms):
+        acc = out[i]
+        for comp, share in pairs:
+            if share < 0 and not const:
+                continue
+            if comp:
+                coef = v[comp[0]].copy()
+                for f in comp[1:]:
+                    coef &= v[f]
+                acc ^= coef if share < 0 else coef & shares[share]
+            else:
+                acc ^= shares[share]
+    return out
 
 
 @protocol("band_many")
@@ -132,28 +150,35 @@ def band_many(ctx: PartyContext, parts: Sequence[tuple[BitTensor, Sequence[Seque
     way per batch element), one offline dealing of the mask products (see the module
     docstring)."""
     plans = [_plan(x.shape[-1], tuple(tuple(int(f) for f in t) for t in terms)) for x, terms in parts]
-    dealt_shapes = [x.shape[:-1] + (len(p.subsets),) for (x, _), p in zip(parts, plans)]
-    out_shapes = [x.shape[:-1] + (len(p.starts),) for (x, _), p in zip(parts, plans)]
+    batches = [tuple(x.shape[:-1]) for x, _ in parts]
+    sizes = [int(np.prod(b, dtype=np.int64)) for b in batches]
+    mask_shapes = [(p.width, n) for p, n in zip(plans, sizes)]
+    dealt_shapes = [(len(p.subsets), n) for p, n in zip(plans, sizes)]
     if ctx.is_helper:
         g0, g1 = ctx.prg(0), ctx.prg(1)
         dealt = []
-        for (x, _), p in zip(parts, plans):
-            m = _with_one(g0.bits(x.shape) ^ g1.bits(x.shape))
-            dealt.append(np.bitwise_and.reduce(m[..., p.subsets], axis=-1))
+        for p, sh in zip(plans, mask_shapes):
+            m = g0.bits(sh) ^ g1.bits(sh)
+            rows = []
+            for u in p.subsets:
+                row = m[u[0]].copy()
+                for f in u[1:]:
+                    row &= m[f]
+                rows.append(row)
+            dealt.append(np.stack(rows) if rows else np.zeros((0, sh[1]), np.uint8))
         deal_bits(ctx, dealt, dealt_shapes)
-        return [BitTensor(ctx, None, s) for s in out_shapes]
+        return [BitTensor(ctx, None, b + (len(p.terms),)) for b, p in zip(batches, plans)]
     g = ctx.prg(2)
-    masks = [g.bits(x.shape) for x, _ in parts]
-    mine = [x.mine ^ m for (x, _), m in zip(parts, masks)]
-    theirs = exchange_bits(ctx, mine)
+    masks = [g.bits(sh) for sh in mask_shapes]
+    mine = [_sliced(x.mine) ^ np.packbits(m, axis=-1) for (x, _), m in zip(parts, masks)]
+    ctx.send(ctx.other, *mine)
+    theirs = ctx.recv(ctx.other, expect=[(a.shape, np.uint8) for a in mine])
     dealt = held(deal_bits(ctx, None, dealt_shapes))
     outs = []
-    for (x, _), p, m, a, b, d in zip(parts, plans, masks, mine, theirs, dealt):
-        v = _with_one(a ^ b)
-        const = np.full(x.shape[:-1] + (1,), 1 if ctx.party == 0 else 0, np.uint8)
-        shares = np.concatenate([const, m, d], axis=-1)
-        coef = np.bitwise_and.reduce(v[..., p.complements], axis=-1)
-        outs.append(BitTensor(ctx, np.bitwise_xor.reduceat(coef & shares[..., p.columns], p.starts, axis=-1)))
+    for p, b, m, a, o, d in zip(plans, batches, masks, mine, theirs, dealt):
+        shares = np.packbits(np.concatenate([m, d], axis=0), axis=-1)
+        prods = _products(p, a ^ o, shares, ctx.party == 0)
+        outs.append(BitTensor(ctx, _unsliced(prods, b)))
     return outs
 
 
@@ -225,6 +250,12 @@ def _deal_leaves(s: np.ndarray) -> list[np.ndarray]:
     ]
 
 
+def _words(mono: np.ndarray) -> np.ndarray:
+    """Monomial bits (..., 2^g - 1) -> little-endian bytes of (..., 2^g) bits with bit 0 clear."""
+    zero = np.zeros(mono.shape[:-1] + (1,), np.uint8)
+    return np.packbits(np.concatenate([zero, mono], axis=-1), axis=-1, bitorder="little")
+
+
 def _leaf_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     return [shape + (15, 15), shape + (7,), shape]
 
@@ -242,8 +273,8 @@ def msb_wide(opened: oc.Opened, offsets: Sequence[int]) -> BitTensor:
         blank = BitTensor(ctx, None, out_shape + (N_GROUPS,))
         return carry63(blank, blank)
     mono4, mono3, s63 = held(deal_bits(ctx, None, _leaf_shapes(shape)))
-    word4 = (mono4.astype(np.uint16) * rc._MONO_WEIGHTS).sum(axis=-1, dtype=np.uint16)
-    word3 = mono3 @ oc._MONO_WEIGHTS
+    word4 = _words(mono4).view("<u2")[..., 0]  # monomial T at bit T, bit 0 left for the constant
+    word3 = _words(mono3)[..., 0]
     if ctx.party == 0:  # the constant monomial (P0 holds 1, P1 holds 0)
         word4 |= 1
         word3 |= 1
