@@ -71,7 +71,16 @@ from ..ring import DTYPE
 from ..tensor import SharedTensor, held
 from . import opened_compare as oc
 from . import ring_compare as rc
-from .boolean import BitTensor, InjectedBits, deal_bits, exchange_bits, pack, packed_len, unpack
+from .boolean import (
+    BitTensor,
+    InjectedBits,
+    deal_bits,
+    deal_packed,
+    exchange_bits,
+    pack,
+    packed_len,
+    unpack,
+)
 
 Terms = tuple[tuple[int, ...], ...]
 Index = Any  # anything numpy accepts as an index on the last axes
@@ -242,18 +251,24 @@ _SHIFT60 = np.uint64(60)
 
 
 def _deal_leaves(s: np.ndarray) -> list[np.ndarray]:
-    """The helper's bits: monomials of the 15 four-bit groups, of the top 3-bit group, s63."""
+    """The helper's bits: monomials of the 15 four-bit groups (T = 15 down to 1, so that a
+    group's bits read as a number put monomial T at bit T - 1), of the top 3-bit group (the
+    same), and s63."""
     return [
-        rc._MONO_BITS[rc._groups(s)[..., :15]],
-        oc._MONO_BITS[((s >> _SHIFT60) & np.uint64(7)).astype(np.intp)],
+        rc._MONO_BITS[:, ::-1][rc._groups(s)[..., :15]],
+        oc._MONO_BITS[:, ::-1][((s >> _SHIFT60) & np.uint64(7)).astype(np.intp)],
         (s >> np.uint64(63)).astype(np.uint8),
     ]
 
 
-def _words(mono: np.ndarray) -> np.ndarray:
-    """Monomial bits (..., 2^g - 1) -> little-endian bytes of (..., 2^g) bits with bit 0 clear."""
-    zero = np.zeros(mono.shape[:-1] + (1,), np.uint8)
-    return np.packbits(np.concatenate([zero, mono], axis=-1), axis=-1, bitorder="little")
+def _fields(packed: np.ndarray, start: int, count: int, width: int) -> np.ndarray:
+    """``count`` consecutive ``width``-bit numbers (first bit most significant) of a
+    :func:`~.boolean.pack` stream from bit ``start``; width <= 17."""
+    b = np.concatenate([packed, np.zeros(3, np.uint8)]).astype(np.uint32)
+    pos = start + width * np.arange(count, dtype=np.int64)
+    at, off = pos >> 3, (pos & 7).astype(np.uint32)
+    window = (b[at] << 16) | (b[at + 1] << 8) | b[at + 2]
+    return (window >> (np.uint32(24 - width) - off)) & np.uint32((1 << width) - 1)
 
 
 def _leaf_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -272,17 +287,17 @@ def msb_wide(opened: oc.Opened, offsets: Sequence[int]) -> BitTensor:
         deal_bits(ctx, _deal_leaves(-held(opened.mask)), _leaf_shapes(shape))
         blank = BitTensor(ctx, None, out_shape + (N_GROUPS,))
         return carry63(blank, blank)
-    mono4, mono3, s63 = held(deal_bits(ctx, None, _leaf_shapes(shape)))
-    word4 = _words(mono4).view("<u2")[..., 0]  # monomial T at bit T, bit 0 left for the constant
-    word3 = _words(mono3)[..., 0]
-    if ctx.party == 0:  # the constant monomial (P0 holds 1, P1 holds 0)
-        word4 |= 1
-        word3 |= 1
+    packed = held(deal_packed(ctx, None, _leaf_shapes(shape)))
+    n = int(np.prod(shape, dtype=np.int64))
+    const = np.uint32(1 if ctx.party == 0 else 0)  # the constant monomial (P0 holds 1, P1 0)
+    word4 = (_fields(packed, 0, 15 * n, 15).reshape(shape + (15,)) << np.uint32(1)) | const  # monomial T at bit T
+    word3 = (_fields(packed, 225 * n, n, 7).reshape(shape) << np.uint32(1)) | const
+    s63 = _fields(packed, 232 * n, n, 1).reshape(shape).astype(np.uint8)
     c = np.asarray([np.int64(o) for o in offsets], dtype=np.int64).view(DTYPE)
     a = held(opened.value)[None, ...] + c.reshape((k,) + (1,) * len(shape))
     leaf4 = rc._leaf_table()[(rc._groups(a)[..., :15] << 16) | word4.astype(np.intp)]
     alpha3 = ((a >> _SHIFT60) & np.uint64(7)).astype(np.intp)
-    leaf3 = oc._LEAF[(alpha3 << 8) | np.broadcast_to(word3, alpha3.shape)]
+    leaf3 = oc._LEAF[(alpha3 << 8) | np.broadcast_to(word3.astype(np.intp), alpha3.shape)]
     leaf = np.concatenate([leaf4, leaf3[..., None]], axis=-1)
     carry = carry63(BitTensor(ctx, leaf & 1), BitTensor(ctx, leaf >> 1))
     a63 = (a >> np.uint64(63)).astype(np.uint8)
