@@ -125,27 +125,29 @@ def test_default_costs_match_the_docstring(run3, rng):
     run = run3(partial(_default_family, x=rng.normal(size=N)))
     c = {s.name: s for s in run.top()}
     bits = lambda k: k * N // 8  # noqa: E731 - k bits per element, packed
-    assert c["msb_bits"].rounds == 6
-    assert c["msb_bits"].bytes_per_link == {"p0->p1": bits(55) + 8 * N, "p1->p0": bits(55) + 8 * N, "p2->p1": bits(183)}
-    assert c["less_than_bits"].rounds == 6
+    assert c["msb_bits"].rounds == 3
+    assert c["msb_bits"].bytes_per_link == {"p0->p1": bits(34) + 8 * N, "p1->p0": bits(34) + 8 * N, "p2->p1": bits(317)}
+    assert c["less_than_bits"].rounds == 3
     assert c["less_than_bits"].bytes_per_link == c["msb_bits"].bytes_per_link
     for name in ("drelu", "less_than", "greater_than"):
-        assert c[name].rounds == 7
-        assert c[name].bytes_per_link == {"p0->p1": bits(56) + 8 * N, "p1->p0": bits(56) + 8 * N, "p2->p1": bits(183) + 8 * N}
+        assert c[name].rounds == 4
+        assert c[name].bytes_per_link == {"p0->p1": bits(35) + 8 * N, "p1->p0": bits(35) + 8 * N, "p2->p1": bits(317) + 8 * N}
     for name in ("relu", "maximum"):
-        assert c[name].rounds == 7
+        assert c[name].rounds == 4
         assert c[name].bytes_per_link == {
-            "p0->p1": bits(56) + 16 * N, "p1->p0": bits(56) + 16 * N, "p2->p1": bits(183) + 16 * N
+            "p0->p1": bits(35) + 8 * N, "p1->p0": bits(35) + 8 * N, "p2->p1": bits(317) + 16 * N
         }
     assert c["equal_bits"].rounds == 6 and c["equal"].rounds == 7
     assert c["equal_bits"].bytes_per_link == {"p0->p1": bits(126), "p1->p0": bits(126), "p2->p1": bits(63)}
     assert c["equal"].bytes_total == 47.625 * N
-    assert c["msb_bits"].bytes_total == 52.625 * N
-    assert c["drelu"].bytes_total == 60.875 * N and c["relu"].bytes_total == 84.875 * N
+    assert c["msb_bits"].bytes_total == 64.125 * N
+    assert c["drelu"].bytes_total == 72.375 * N and c["relu"].bytes_total == 80.375 * N
+    # the bar: DReLU in at most 4 rounds and at most 80 B per element
+    assert c["drelu"].rounds <= 4 and c["drelu"].bytes_total <= 80 * N
     # the bar: at most half of SecureNN's bytes, no more rounds
     assert c["drelu"].bytes_total <= 664 * N / 2 and c["relu"].bytes_total <= 704 * N / 2
     assert c["drelu"].rounds <= 8 and c["relu"].rounds <= 10
-    assert c["drelu"].offline_bytes == bits(183) + 8 * N
+    assert c["drelu"].offline_bytes == bits(317) + 8 * N
 
 
 def _securenn_family(ctx, x):

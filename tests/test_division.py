@@ -92,9 +92,9 @@ def test_long_division_costs_per_quotient_bit(run3):
     n, f = 8, 16
     run = run3(partial(_long, a=np.full(n, 0.5), b=np.ones(n), int_bits=0, drelu_variant="default"))
     (st,) = run.top("long_division")
-    assert st.rounds == 7 * f
-    each = f * n * 56 // 8 + 24 * f * n  # msb_bits (8 B + 55 bits) + select of two values (1 bit + 16 B)
-    assert st.bytes_per_link == {"p0->p1": each, "p1->p0": each, "p2->p1": f * n * 183 // 8 + 24 * f * n}
+    assert st.rounds == 4 * f
+    each = f * n * 35 // 8 + 24 * f * n  # msb_bits (8 B + 34 bits) + select of two values (1 bit + 16 B)
+    assert st.bytes_per_link == {"p0->p1": each, "p1->p0": each, "p2->p1": f * n * 317 // 8 + 24 * f * n}
 
 
 def test_securenn_reciprocal_is_exact_with_integer_bits(run3, rng):

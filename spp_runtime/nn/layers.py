@@ -10,8 +10,9 @@ Dense d->k forward opens x and W once (1 round, 16(Bd + dk) bytes) and multiplie
 helper's 8Bk bytes, offline); backward opens dy once (1 round, 16Bk) and reuses the forward
 openings for both products (weights and input gradient: the helper's 8(dk + Bk + Bd)
 bytes offline, the Bk for the scaled gradient), instead of three Beaver products that open
-each matrix twice (16(Bd + dk + Bd + Bk + Bk + dk) bytes, 3 rounds). ReLU forward 7 rounds, ~85 B per element (sign bit and a
-select); backward 1 round, ~32 B per element (a select with the kept sign bit). Sigmoid and
+each matrix twice (16(Bd + dk + Bd + Bk + Bk + dk) bytes, 3 rounds). ReLU forward 4 rounds, 80.375 B per element (a 3-round sign
+bit and a select on the comparison's own opening); backward 1 round, 24 B per element (one
+product with the kept sign bit, already in the ring). Sigmoid and
 tanh forward cost what their protocols do (223 and 239 B per element); backward one square
 and one product (~64 B per element).
 """

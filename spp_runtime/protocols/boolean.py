@@ -168,14 +168,21 @@ def exchange_bits(ctx: PartyContext, arrays: Sequence[np.ndarray]) -> list[np.nd
 
 def deal_bits(ctx: PartyContext, values: Sequence[np.ndarray] | None, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray] | None:
     """XOR-share helper-computed bits: P0's halves from the P0-P2 PRG, P1's sent (offline)."""
+    packed = deal_packed(ctx, values, shapes)
+    return None if packed is None else unpack(packed, shapes)
+
+
+def deal_packed(ctx: PartyContext, values: Sequence[np.ndarray] | None, shapes: Sequence[tuple[int, ...]]) -> np.ndarray | None:
+    """:func:`deal_bits` with this primary's halves left packed (``pack`` order): P0's are
+    PRG bytes (one AES byte per eight bits), P1's arrive offline; None on the helper."""
+    n = packed_len(shapes)
     if ctx.party == 0:
-        return [ctx.prg(2).bits(s) for s in shapes]
+        return ctx.prg(2).uint8(n)
     if ctx.party == 1:
-        (packed,) = ctx.recv(2, expect=[((packed_len(shapes),), np.uint8)])
-        return unpack(packed, shapes)
+        (packed,) = ctx.recv(2, expect=[((n,), np.uint8)])
+        return packed
     assert values is not None
-    halves = [ctx.prg(0).bits(s) for s in shapes]
-    ctx.send(1, pack([v ^ h for v, h in zip(values, halves)]), offline=True)
+    ctx.send(1, pack(values) ^ ctx.prg(0).uint8(n), offline=True)
     return None
 
 

@@ -4,13 +4,17 @@ Variants: ``"default"`` (ours, below) and ``"securenn"`` (Wagh, Gupta, Chandran 
 in :mod:`spp_runtime.protocols.baselines.securenn`). Comparison results are arithmetic shares of the
 plain integers 0/1 (not fixed-point encoded) unless a function says it returns a BitTensor.
 
-Default MSB (:mod:`.opened_compare`). The primaries open ``M = x + R`` for a uniform ring
+Default MSB (:mod:`.wide_compare`). The primaries open ``M = x + R`` for a uniform ring
 mask R the helper knows; then ``x = M + S`` with ``S = -R``, a number both primaries know
 plus a number only the helper knows, so ``msb(x) = m63 ^ s63 ^ carry`` where carry is the
 carry out of the low 63 bits of M + S. The helper deals XOR shares of the monomials of each
-3-bit group of S; with M public, each group's generate and propagate bits are XOR-sums of
-those monomials with public coefficients (local), and a 5-level tree of helper-triple ANDs
-(:func:`~.boolean.carry_tree`) combines the 21 groups.
+4-bit group of S (a 3-bit group at the top); with M public, each group's generate and
+propagate bits are XOR-sums of those monomials with public coefficients (local), and two
+rounds of many-input ANDs (:func:`~.wide_compare.band_many`: every input opened once under
+a helper bit, the helper deals the products of the masks) combine the 16 groups: nodes of
+4, 3, 3, 3, 3 groups, then one node of five. ReLU and maximum multiply the sign bit by the
+very value that was opened (:func:`~.wide_compare.mul_opened`), so their select opens one
+bit and no ring value.
 
 Costs per element (bits are packed: exact in bytes when the element count is a multiple of
 8). "Each way" is P0->P1 and P1->P0 each; offline is P2->P1 (input-independent dealing).
@@ -18,10 +22,11 @@ Costs per element (bits are packed: exact in bytes when the element count is a m
 =================  ======  ======================  =====================  ==================
 protocol           rounds  each way                offline                total; SecureNN
 =================  ======  ======================  =====================  ==================
-msb_bits           6       8 B + 55 bits           183 bits               52.625 B
-drelu, msb,        7       8 B + 56 bits           183 bits + 8 B         60.875 B;
+msb_bits,          3       8 B + 34 bits           317 bits               64.125 B
+less_than_bits
+drelu, msb,        4       8 B + 35 bits           317 bits + 8 B         72.375 B;
 less_than, ...                                                            drelu: 8, 664 B
-relu, maximum      7       16 B + 56 bits          183 bits + 16 B        84.875 B;
+relu, maximum      4       8 B + 35 bits           317 bits + 16 B        80.375 B;
                                                                           relu: 10 (9), 704 B
 equal_bits         6       126 bits                63 bits                39.375 B
 equal              7       127 bits                63 bits + 8 B          47.625 B
@@ -29,15 +34,18 @@ select (bits)      1       1 bit + 8 B             16 B                   32.25 
 select (ring bit)  1       16 B                    8 B                    40 B
 =================  ======  ======================  =====================  ==================
 
-So the default DReLU uses 9.2 % and the default ReLU 12.1 % of SecureNN's bytes, in 7
+So the default DReLU uses 10.9 % and the default ReLU 11.4 % of SecureNN's bytes, in 4
 rounds against 8 and 10. Exact for every ring element (no range assumption: the true MSB
 of the ring element is computed), so comparisons x < y are exact while |x - y| < 2^63 ring
 units. Several public thresholds against the same x share the opening and the dealt
-monomials (:func:`~.opened_compare.less_than_public`: 34.5 + 18.125 B per threshold).
+monomials (:func:`~.wide_compare.msb_wide`: 45.125 + 19 B per threshold with the opening;
+the 6-round :func:`~.opened_compare.less_than_public` costs 34.5 + 18.125 B per threshold
+and stays the default where many thresholds share one x, as in the reciprocal).
 
-An earlier default computed the carry of the two *shares* (P0's low 63 bits plus P1's) with
-private ANDs of each party's monomials: 71.875 B for msb_bits, 80.125 B for DReLU and
-104.125 B for ReLU in the same rounds.
+Earlier defaults: the 5-level tree of two-input ANDs over 21 groups of 3 bits
+(:func:`~.opened_compare.msb_opened`): msb_bits 52.625 B in 6 rounds, DReLU 60.875 B in 7,
+ReLU 84.875 B in 7 (its select opened x - a again); before that, the carry of the two
+*shares*: 71.875 B, 80.125 B and 104.125 B in the same rounds.
 
 Security (semi-honest, one corrupted party, PRG secure). Simulate each party's view by
 uniform strings:
@@ -47,8 +55,9 @@ uniform strings:
 * P0 receives from P1 (i) P1's half of x + R, masked by R1 from the P1-P2 PRG, so M is
   uniform and independent of x; (ii) in each tree level P1's halves of x ^ a and y ^ b for
   fresh triple bits a, b whose P1 halves come from the P1-P2 PRG
-  (:func:`~.boolean.band_fanout`); (iii) P1's half of b ^ r and of w - a for a fresh helper
-  bit r and ring mask a (:func:`~.boolean.inject_bits`). Each is masked by a fresh PRG
+  (:func:`~.wide_compare.band_many`); (iii) P1's half of b ^ r for a fresh helper bit r
+  (:func:`~.wide_compare.mul_opened`, :func:`~.boolean.inject_bits`) and, in the equality
+  test and plain selects, of w - a for a fresh ring mask a. Each is masked by a fresh PRG
   value P0 does not hold and that is used for nothing else P0 sees.
 * P1 sees the same from P0 with the roles swapped, plus P2's offline messages: its halves of
   the dealt monomials, triple products, r and r * a, each minus a fresh value from the P0-P2
@@ -61,15 +70,18 @@ statistics of the real views for all-positive against all-negative inputs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor, mul
 from .baselines import securenn
-from .boolean import BitTensor, b2a, band, select_bits
-from .opened_compare import msb_opened, open_masked
+from .boolean import BitTensor, Index, InjectedBits, b2a, band, select_bits
+from .opened_compare import open_masked
 from .variants import DEFAULT, SECURENN, check_variant
+from .wide_compare import msb_wide, mul_opened
 
 
 def _bits_of(share: np.ndarray, n: int) -> np.ndarray:
@@ -80,14 +92,28 @@ def _bits_of(share: np.ndarray, n: int) -> np.ndarray:
 
 @protocol("msb_bits")
 def msb_bits(x: SharedTensor) -> BitTensor:
-    """XOR shares of the most significant (sign) bit of x: a masked opening and a comparison
-    with the helper-dealt leaves of :mod:`.opened_compare`. 6 rounds, 52.625 B per element."""
-    return msb_opened(open_masked(x), [0])[0]
+    """XOR shares of the most significant (sign) bit of x: a masked opening and the two-round
+    carry of :mod:`.wide_compare`. 3 rounds, 64.125 B per element."""
+    return msb_wide(open_masked(x), [0])[0]
+
+
+def sign_and_product(
+    x: SharedTensor, negate: bool, ands: Sequence[tuple[Index, BitTensor]] = ()
+) -> tuple[BitTensor, InjectedBits, SharedTensor, list[BitTensor]]:
+    """XOR shares of b = msb(x) (or its NOT when ``negate``), b in the ring, b * x from the
+    comparison's own opening, and ANDs ``b[idx] & y`` (:func:`~.wide_compare.mul_opened`):
+    4 rounds, 80.375 B per element plus 3 bits per AND output bit."""
+    opened = open_masked(x)
+    bit = msb_wide(opened, [0])[0]
+    if negate:
+        bit = ~bit
+    injected, prod, anded = mul_opened(bit, opened, ands)
+    return bit, injected, prod, anded
 
 
 @protocol("msb")
 def msb(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
-    """Arithmetic shares of MSB(x) in {0, 1}: default 7 rounds, 60.875 B per element, any x;
+    """Arithmetic shares of MSB(x) in {0, 1}: default 4 rounds, 72.375 B per element, any x;
     ``"securenn"`` (ShareConvert + ComputeMSB of 2x) 8 rounds, 664 B, for |x| < 2^62 units."""
     check_variant("msb", variant)
     if variant == SECURENN:
@@ -97,7 +123,7 @@ def msb(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
 
 @protocol("drelu")
 def drelu(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
-    """Arithmetic shares of [x >= 0] in {0, 1}: default 7 rounds, 60.875 B per element, any
+    """Arithmetic shares of [x >= 0] in {0, 1}: default 4 rounds, 72.375 B per element, any
     x; ``"securenn"`` 8 rounds, 664 B, for |x| < 2^62 ring units."""
     check_variant("drelu", variant)
     if variant == SECURENN:
@@ -107,12 +133,12 @@ def drelu(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
 
 @protocol("relu")
 def relu(x: SharedTensor, variant: str = DEFAULT) -> SharedTensor:
-    """max(x, 0): default 7 rounds, 84.875 B per element, any x; ``"securenn"`` 704 B and 9
+    """max(x, 0): default 4 rounds, 80.375 B per element, any x; ``"securenn"`` 704 B and 9
     measured rounds (the paper's 10 is DReLU 8 + SelectShare 2), for |x| < 2^62 ring units."""
     check_variant("relu", variant)
     if variant == SECURENN:
         return securenn.relu(x)
-    return select_bits(~msb_bits(x), x)
+    return sign_and_product(x, negate=True)[2]
 
 
 def select(bit: SharedTensor | BitTensor, x: SharedTensor, y: SharedTensor | None = None) -> SharedTensor:
@@ -128,7 +154,7 @@ def select(bit: SharedTensor | BitTensor, x: SharedTensor, y: SharedTensor | Non
 
 @protocol("less_than_bits")
 def less_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> BitTensor:
-    """XOR shares of [x < y] for a shared or public y: msb_bits(x - y), 6 rounds, 52.625 B.
+    """XOR shares of [x < y] for a shared or public y: msb_bits(x - y), 3 rounds, 64.125 B.
 
     Exact while |x - y| < 2^63 ring units (|x - y| < 2^47 for 16 fractional bits); a
     public y costs the same as a shared one (the subtraction is local either way).
@@ -138,7 +164,7 @@ def less_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> Bit
 
 @protocol("less_than")
 def less_than(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor:
-    """Arithmetic shares of the integer [x < y] in {0, 1}: 7 rounds, 60.875 B per element."""
+    """Arithmetic shares of the integer [x < y] in {0, 1}: 4 rounds, 72.375 B per element."""
     return b2a(less_than_bits(x, y))
 
 
@@ -152,7 +178,7 @@ def greater_than_bits(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> 
 
 @protocol("greater_than")
 def greater_than(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor:
-    """Arithmetic shares of the integer [x > y] in {0, 1}: 7 rounds, 60.875 B per element."""
+    """Arithmetic shares of the integer [x > y] in {0, 1}: 4 rounds, 72.375 B per element."""
     return b2a(greater_than_bits(x, y))
 
 
@@ -185,5 +211,7 @@ def equal(x: SharedTensor, y: SharedTensor | float | np.ndarray) -> SharedTensor
 
 @protocol("maximum")
 def maximum(x: SharedTensor, y: SharedTensor) -> SharedTensor:
-    """Elementwise max(x, y): one comparison and one select (7 rounds, 84.875 B)."""
-    return select_bits(less_than_bits(x, y), y, x)
+    """Elementwise max(x, y) = x - [x < y] (x - y): the comparison's opening of x - y serves
+    the product too (4 rounds, 80.375 B)."""
+    _, _, prod, _ = sign_and_product(x - y, negate=False)
+    return x - prod

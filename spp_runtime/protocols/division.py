@@ -69,8 +69,9 @@ from ..tensor import SharedTensor, mul
 from .baselines import securenn
 from .boolean import BitTensor, InjectedBits, inject_bits, select_bits
 from .compare import msb_bits
-from .opened_compare import less_than_public
+from .opened_compare import less_than_public, open_masked, ring_offsets
 from .variants import DEFAULT, SECURENN, check_variant
+from .wide_compare import msb_wide
 
 SCALE_BITS = 24  # the finest output format reciprocal_fine offers (softmax's 1/sum)
 DEFAULT_LO, DEFAULT_HI = -8, 15
@@ -83,9 +84,11 @@ def _check_octaves(lo: int, hi: int, frac_bits: int) -> None:
 
 
 @protocol("octave_onehot")
-def octave_onehot(b: SharedTensor, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> BitTensor:
+def octave_onehot(b: SharedTensor, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI, wide: bool = False) -> BitTensor:
     """XOR-shared one-hot of the octave 2^j <= b < 2^(j+1), j = lo..hi (clamped), on a new
-    last axis of length hi - lo + 1. One opening of b and hi - lo thresholds (6 rounds)."""
+    last axis of length hi - lo + 1. One opening of b and hi - lo thresholds: 6 rounds and
+    34.5 + 18.125 (hi - lo) B per element, or with ``wide`` 3 rounds and 45.125 + 19 (hi - lo)
+    B (:func:`~.wide_compare.msb_wide`; for one value per row, as softmax's row sum)."""
     ctx = b.ctx
     _check_octaves(lo, hi, ctx.fxp.frac_bits)
     n = hi - lo + 1
@@ -93,7 +96,10 @@ def octave_onehot(b: SharedTensor, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -
     if n == 1:
         return BitTensor.public(ctx, np.ones(shape, np.uint8)) if not ctx.is_helper else BitTensor(ctx, None, shape)
     thresholds = [2.0**j for j in range(lo + 1, hi + 1)]
-    _, below = less_than_public(b, thresholds)  # shape (n - 1,) + b.shape
+    if wide:
+        below = msb_wide(open_masked(b), ring_offsets(ctx, thresholds))
+    else:
+        _, below = less_than_public(b, thresholds)  # shape (n - 1,) + b.shape
     if ctx.is_helper:
         return BitTensor(ctx, None, shape)
     ge = np.moveaxis(below.mine, 0, -1) ^ np.uint8(1 if ctx.party == 0 else 0)  # [b >= 2^j], j = lo+1..hi
@@ -119,9 +125,9 @@ def _shift_right(share: np.ndarray, bits: np.ndarray, party: int) -> np.ndarray:
     return share >> b if party == 0 else -((-share) >> b)
 
 
-def _normalise(b: SharedTensor, a: SharedTensor | None, lo: int, hi: int):
+def _normalise(b: SharedTensor, a: SharedTensor | None, lo: int, hi: int, wide: bool = False):
     """(injected one-hot, bn = b 2^-j, an = a 2^-j or None): octave + one inject round."""
-    onehot = octave_onehot(b, lo, hi)
+    onehot = octave_onehot(b, lo, hi, wide)
     xs = [b.reshape(*b.shape, 1)] + ([a.reshape(*a.shape, 1)] if a is not None else [])
     injected, prods = inject_bits(onehot, xs)
     neg_j = -np.arange(lo, hi + 1)
@@ -156,13 +162,16 @@ def reciprocal(b: SharedTensor, variant: str = DEFAULT, lo: int = DEFAULT_LO, hi
 
 
 @protocol("reciprocal_fine")
-def reciprocal_fine(b: SharedTensor, out_bits: int, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI) -> SharedTensor:
+def reciprocal_fine(
+    b: SharedTensor, out_bits: int, lo: int = DEFAULT_LO, hi: int = DEFAULT_HI, wide: bool = False
+) -> SharedTensor:
     """1/b with ``out_bits`` fractional bits (f .. SCALE_BITS), for callers that multiply the
-    result on and want to keep its precision (softmax's 1/sum). Default variant only."""
+    result on and want to keep its precision (softmax's 1/sum). Default variant only;
+    ``wide`` takes the octave in 3 rounds instead of 6 (see :func:`octave_onehot`)."""
     f = b.ctx.fxp.frac_bits
     if not f <= out_bits <= SCALE_BITS:
         raise ValueError(f"out_bits must be in [{f}, {SCALE_BITS}]")
-    injected, bn, _ = _normalise(b, None, lo, hi)
+    injected, bn, _ = _normalise(b, None, lo, hi, wide)
     y = _newton(bn, None)
     (oy,) = bits_mul_last(injected, y)
     return _shift_sum(oy, out_bits - f - np.arange(lo, hi + 1))
@@ -204,7 +213,8 @@ def long_division(
     Cost per quotient bit with ``drelu_variant="securenn"``: DReLU + SelectShare =
     8 l log p + 24 l bits = 704 B, 9 measured rounds (the paper's 10 is a sum, see
     :mod:`.baselines.securenn`); with ``"default"``: msb_bits + one select_bits of two values =
-    56/8 + 24 B each way and 183/8 + 24 B offline, 108.875 B and 7 rounds per bit.
+    35/8 + 24 B each way and 317/8 + 24 B offline, 120.375 B and 4 rounds per bit (108.875 B
+    and 7 rounds with the 6-round comparison of :mod:`.opened_compare`).
     """
     ctx = a.ctx
     f = ctx.fxp.frac_bits

@@ -1,26 +1,28 @@
 """Maximum over a row or a pooling window, with the argmax for the derivative, by name.
 
-Default (ours): a tree of comparisons. Each level compares pairs (``lo < hi`` with
-:func:`~.compare.less_than_bits`, one batched call for the whole level), keeps the winner
-with :func:`~.boolean.select_bits` and, when the argmax is wanted, updates the winners'
-one-hot position vectors as XOR-shared bits, ``oh = oh_lo ^ (bit & (oh_lo ^ oh_hi))``, in
-the same round and message as the select (:func:`~.boolean.inject_bits_and`: the select's
-opened bit doubles as the ANDs' mask). Ties go to the earlier
-element. A row of n takes L = ceil(log2 n) levels of 7 rounds (6 compare + 1 select) and
-n - 1 comparisons. Per comparison, in bytes (exact when the number of comparisons of each
-level is a multiple of 8):
+Default (ours): a tree of comparisons. Each level compares pairs (``[lo < hi]`` =
+msb(lo - hi) with :func:`~.wide_compare.msb_wide`, one batched call for the whole level) and
+keeps the winner ``lo - [lo < hi] (lo - hi)``, the product taken on the comparison's own
+opening of lo - hi (:func:`~.wide_compare.mul_opened`: only the bit is opened again). When
+the argmax is wanted it updates the winners' one-hot position vectors as XOR-shared bits,
+``oh = oh_lo ^ (bit & (oh_lo ^ oh_hi))``, in the same round and message (the select's
+opened bit doubles as the ANDs' mask). Ties go to the earlier element. A row of n takes
+L = ceil(log2 n) levels of 4 rounds (3 compare + 1 select) and n - 1 comparisons. Per
+comparison, in bytes (exact when the number of comparisons of each level is a multiple of
+8):
 
 =====================  ===============================  ==========================
 part                   P0->P1 and P1->P0, each          P2->P1 (offline)
 =====================  ===============================  ==========================
-compare + select       56/8 + 16                        183/8 + 16
+compare + select       8 + 35/8                         317/8 + 16
 one-hot (n positions)  n/8                              n/8
 =====================  ===============================  ==========================
 
-i.e. 84.875 B per comparison for the max, 84.875 + 3n/8 B with the argmax (2x2 pooling:
-3 comparisons and 259.125 B per window, 14 rounds). ``maxpool_grad`` routes each
-pooled gradient to its argmax with one :func:`~.boolean.select_bits` per window: 1 round,
-n/8 + 8 B each way, 16 n B offline per window.
+i.e. 80.375 B per comparison for the max (84.875 B in 7 rounds before: a 6-round
+comparison and a select that opened lo - hi again), 80.375 + 3n/8 B with the argmax
+(2x2 pooling: 3 comparisons and 245.625 B per window, 8 rounds). ``maxpool_grad`` routes
+each pooled gradient to its argmax with one :func:`~.boolean.select_bits` per window: 1
+round, n/8 + 8 B each way, 16 n B offline per window.
 
 ``"securenn"`` (faithful, SecureNN's Maxpool): a linear scan, max_k = SelectShare(beta_k,
 x_k, max_(k-1)) and ind_k = SelectShare(beta_k, k, ind_(k-1)) with beta_k =
@@ -41,8 +43,8 @@ from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor, held
 from .baselines import securenn
-from .boolean import BitTensor, b2a, inject_bits_and, select_bits
-from .compare import less_than_bits
+from .boolean import BitTensor, b2a, select_bits
+from .compare import sign_and_product
 from .variants import DEFAULT, SECURENN, check_variant
 
 
@@ -59,13 +61,15 @@ def _tree_max(x: SharedTensor, with_onehot: bool) -> tuple[SharedTensor, BitTens
     while m > 1:
         k = m // 2
         lo, hi = x[..., 0 : 2 * k : 2], x[..., 1 : 2 * k : 2]
-        bit = less_than_bits(lo, hi)  # 1 where hi wins
+        # bit = [lo < hi] = msb(lo - hi) (1 where hi wins); max = lo - bit (lo - hi), the
+        # product taken on the comparison's own opening of lo - hi
         if onehot is None:
-            new_x = select_bits(bit, hi, lo)
+            _, _, step, _ = sign_and_product(lo - hi, negate=False)
+            new_x = lo - step
         else:
             oh_lo, oh_hi = onehot[..., 0 : 2 * k : 2, :], onehot[..., 1 : 2 * k : 2, :]
-            _, (step,), (flip,) = inject_bits_and(bit, [hi - lo], [((Ellipsis, None), oh_lo ^ oh_hi)])
-            new_x = lo + step
+            _, _, step, (flip,) = sign_and_product(lo - hi, negate=False, ands=[((Ellipsis, None), oh_lo ^ oh_hi)])
+            new_x = lo - step
             new_oh = oh_lo ^ flip
             if m % 2:
                 new_oh = BitTensor.concatenate([new_oh, onehot[..., m - 1 : m, :]], axis=-2)

@@ -119,6 +119,7 @@ class Opened:
     shape: tuple[int, ...]
     value: np.ndarray | None = None  # M (P0, P1)
     mask: np.ndarray | None = None  # R (P2)
+    own_mask: np.ndarray | None = None  # this primary's half R_i of R (P0, P1)
 
 
 @protocol("open_masked")
@@ -129,9 +130,10 @@ def open_masked(x: SharedTensor) -> Opened:
     if ctx.is_helper:
         r = ctx.prg(0).uint64(shape) + ctx.prg(1).uint64(shape)
         return Opened(ctx, shape, mask=r)
-    mine = x.share + ctx.prg(2).uint64(shape)
+    own = ctx.prg(2).uint64(shape)
+    mine = x.share + own
     (other,) = ctx.exchange(ctx.other, mine)
-    return Opened(ctx, shape, value=mine + other)
+    return Opened(ctx, shape, value=mine + other, own_mask=own)
 
 
 @protocol("msb_opened")

@@ -10,10 +10,13 @@ Default softmax, per row along ``axis`` (n entries):
 No input range is assumed: subtracting the max makes every exponent <= 0, so nothing
 overflows. Accuracy: absolute error <= 1e-3 per output for any logits (tested on rows of 2
 to 1,000 entries with spreads up to 128), rows sum to 1 within 2e-3.
-Cost per element for rows of n: ~85 B (n-1)/n (row max) + 117 B (exp) + ~40 B (product)
-+ ~1,200/n B (one reciprocal per row); measured 264 B at n = 10, 249 B at 16, 247 B at 20
-and 230 B at 128 (383-436 B with the earlier series-and-squarings exp and full comparisons).
-Rounds: 7 ceil(log2 n) + 19 (row max, then exp 7, reciprocal and product).
+Cost per element for rows of n: ~80 B (n-1)/n (row max, 4 rounds per level: a 3-round
+comparison and the select on its own opening) + 117 B (exp) + ~40 B (product) + ~1,200/n B
+(one reciprocal per row, its octave in 3 rounds with :func:`~.wide_compare.msb_wide`);
+measured 261 B at n = 10 and 225 B at 128 (264 and 230 B with the 7-round comparisons
+before; 383-436 B with the earlier series-and-squarings exp and full comparisons).
+Rounds: 4 ceil(log2 n) + 16 (row max, then exp 7, reciprocal and product): 32 at n = 10
+and 44 at 128 (7 ceil(log2 n) + 19 = 47 and 68 before).
 
 ``softmax_relu`` (SecureML's replacement): relu(x_i) / sum_j relu(x_j); when a row's sum is
 0 (every entry <= 0) it returns the uniform 1/n, computed without branching as
@@ -80,7 +83,7 @@ def softmax(x: SharedTensor, axis: int = -1, variant: str = DEFAULT) -> SharedTe
 def _normalise(num: SharedTensor, den: SharedTensor, lo: int, hi: int) -> SharedTensor:
     """num / den with 1/den held at SCALE_BITS fractional bits, so that a row of many small
     quotients keeps its sum (1/den may be only a few hundred units of 2^-16)."""
-    inv = reciprocal_fine(den, SCALE_BITS, lo, hi)
+    inv = reciprocal_fine(den, SCALE_BITS, lo, hi, wide=True)  # one per row: rounds, not bytes
     return truncate(mul(num, inv, truncate=False), SCALE_BITS)
 
 
