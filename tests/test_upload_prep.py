@@ -138,3 +138,18 @@ def test_an_error_while_producing_chunks_aborts_the_upload_on_both_servers(tmp_p
     assert seen == [0, 1]
     assert staging_entries(stores[0].root) == [] and staging_entries(stores[1].root) == []
     assert [s.list() for s in stores] == [[], []]
+
+
+def test_an_upload_declares_its_label_classes():
+    """The owner states ``classes`` from the plaintext it holds: largest label + 1 for a label
+    vector, the width of a one-hot matrix, nothing without labels (the servers then cannot check)."""
+    from spp_runtime.client.upload_prep import SharedUpload
+    from spp_runtime.data.readers import Dataset
+
+    x = np.zeros((4, 3))
+    vector = Dataset(x, np.array([0.0, 4.0, 2.0, 1.0]), "mem")
+    onehot = Dataset(x, np.eye(7)[[0, 1, 2, 3]], "mem")
+    bare = Dataset(x, None, "mem")
+    assert SharedUpload(vector, name="v", owner="o").meta.classes == 5
+    assert SharedUpload(onehot, name="h", owner="o").meta.classes == 7
+    assert SharedUpload(bare, name="b", owner="o").meta.classes is None

@@ -98,6 +98,20 @@ class UploadSummary:
         return out
 
 
+def declared_classes(dataset: RowBlocks) -> int | None:
+    """What the owner states about its labels from the plaintext it checked: a label vector's
+    largest label + 1 (its check pass records the range), a one-hot matrix's width; None without
+    labels or when the range is unknown. The servers refuse a train or infer job whose model has
+    fewer classes (``Manifest.classes``)."""
+    shapes = dataset.row_shapes
+    if "y" not in shapes:
+        return None
+    if len(shapes["y"]) == 1 and shapes["y"][0] > 1:
+        return int(shapes["y"][0])
+    label_range = getattr(dataset, "label_range", None)
+    return None if label_range is None else int(label_range[1]) + 1
+
+
 class SharedUpload:
     """Encode and share a dataset lazily, one chunk of rows at a time.
 
@@ -134,6 +148,7 @@ class SharedUpload:
             rows=dataset.rows,
             chunk_rows=min(chunk_rows, dataset.rows),
             parts={p: tuple(int(n) for n in s) for p, s in shapes.items()},
+            classes=declared_classes(dataset),
         )
         self._hashes = [{p: hashlib.sha256() for p in shapes} for _ in range(2)]
         self._started = False

@@ -85,6 +85,14 @@ class Dataset:
         """The shape of one row of each part."""
         return {p: tuple(int(s) for s in a.shape[1:]) for p, a in self.parts().items()}
 
+    @property
+    def label_range(self) -> tuple[int, int] | None:
+        """``(smallest, largest)`` of a label vector of whole numbers (None otherwise)."""
+        y = self.labels
+        if y is None or y.ndim != 1 or y.size == 0 or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            return None
+        return int(y.min()), int(y.max())
+
     def blocks(self, rows: int) -> Iterator[dict[str, np.ndarray]]:
         """Every part ``rows`` rows at a time (views, not copies)."""
         if rows < 1:
