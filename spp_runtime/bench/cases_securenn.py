@@ -44,7 +44,7 @@ CASES = (
         reference=lambda x: (x >= 0).astype(float),
         variants=variants_of("drelu"),
         tolerance=0.0,
-        description="[x >= 0] (default: 7 rounds, 80.125 B; SecureNN: 8 rounds, 664 B)",
+        description="[x >= 0] (default: 4 rounds, 72.375 B; SecureNN: 8 rounds, 664 B)",
     ),
     BenchCase(
         name="relu",
@@ -53,7 +53,7 @@ CASES = (
         reference=lambda x: np.maximum(x, 0),
         variants=variants_of("relu"),
         tolerance=2**-17,
-        description="max(x, 0) (default: 7 rounds, 104.125 B; SecureNN: 9 (paper 10) rounds, 704 B)",
+        description="max(x, 0) (default: 4 rounds, 80.375 B; SecureNN: 9 (paper 10) rounds, 704 B)",
     ),
     BenchCase(
         name="division",
