@@ -340,8 +340,12 @@ def test_labels_recorded_at_upload_are_checked_against_the_models_classes(cluste
     five = _model(units=5)
     res = client.run("train", _train_inputs(five), {"model": five, "hyper": _hyper()}, datasets=refs)
     assert res.outputs["param.0.W"].shape == (4, 5)
-    # unknown (not recorded): nothing to check on the servers
-    upload(client, _dataset(rng, rows=20, classes=3), "unknown-classes")
+    # a plain upload declares its classes from the labels it checked (largest label + 1)
+    declared = _dataset(rng, rows=20, classes=5)
+    upload(client, declared, "declared-classes")
+    assert RemoteStore(client, 1).show("declared-classes").classes == int(declared.labels.max()) + 1
+    # unknown (not recorded, e.g. an older client): nothing to check on the servers
+    _upload_with_classes(client, _dataset(rng, rows=20, classes=3), "unknown-classes", None)
     assert RemoteStore(client, 1).show("unknown-classes").classes is None
     client.run("infer", _train_inputs(three), {"model": three},
                datasets={"x": "unknown-classes:x", "y": "unknown-classes:y"})
