@@ -18,7 +18,7 @@ from ..client.remote_store import RemoteStore, list_models
 from ..errors import SppError
 from ..storage.errors import ModelNotFound
 from .console import console as make_console
-from .target import config_option, key_option, resolve, run_dir_option
+from .target import config_option, delete_on_primaries, key_option, resolve, run_dir_option
 
 
 def _options(fn):
@@ -88,18 +88,4 @@ def show(name: str, config_path: Path | None, key_name: str | None, run_dir: Pat
 @_options
 def delete(name: str, config_path: Path | None, key_name: str | None, run_dir: Path | None) -> None:
     """Delete a model you own from p0 and p1 (retry if it was left on one)."""
-    cfg, key = resolve(config_path, run_dir, key_name)
-    deleted = []
-    try:
-        with Client(cfg, key) as client:
-            for p in (0, 1):
-                try:
-                    RemoteStore(client, p).delete_model(name)
-                    deleted.append(PARTY_NAMES[p])
-                except ModelNotFound:
-                    pass
-    except (SppError, ConnectionError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if not deleted:
-        raise click.ClickException(f"no model {name!r} on p0 or p1")
-    click.echo(f"Deleted model {name} from {', '.join(deleted)}.")
+    delete_on_primaries(config_path, run_dir, key_name, "model", name, RemoteStore.delete_model, ModelNotFound)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from .. import PARTY_NAMES
+from ..client import Client
+from ..client.remote_store import RemoteStore
 from ..config import ClusterConfig, load
 from ..errors import SppError
 from ..keys import KeyPair, load_pair
@@ -42,3 +46,25 @@ def resolve(config_path: Path | None, run_dir: Path | None, key_name: str | None
         return cfg, load_pair(cfg.client_secret_key(key_name))
     except (SppError, OSError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def delete_on_primaries(config_path: Path | None, run_dir: Path | None, key_name: str | None, what: str,
+                        name: str, remove: Callable[[RemoteStore, str], None],
+                        missing: type[Exception]) -> None:
+    """Delete ``what`` ``name`` from P0 and P1 (each may have it or not: a half-finished delete
+    is finished by a retry); a clear error when neither had it."""
+    cfg, key = resolve(config_path, run_dir, key_name)
+    deleted = []
+    try:
+        with Client(cfg, key) as client:
+            for p in (0, 1):
+                try:
+                    remove(RemoteStore(client, p), name)
+                    deleted.append(PARTY_NAMES[p])
+                except missing:
+                    pass
+    except (SppError, ConnectionError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not deleted:
+        raise click.ClickException(f"no {what} {name!r} on p0 or p1")
+    click.echo(f"Deleted {what} {name} from {', '.join(deleted)}.")
