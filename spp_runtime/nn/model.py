@@ -22,6 +22,18 @@ A model config (see ``configs/models/``)::
 uses the ReLU replacement relu(z_i) / sum_j relu(z_j) (SecureML) as the output activation in
 training and prediction; ``relu_grad`` uses the replacement only for the gradient and
 softmax for prediction (Keller and Sun's variants).
+
+Convolutional models give the image shape, NCHW without the batch: ``inputs = [1, 28, 28]``
+(rows of data stay flat, C*H*W features in NCHW order), and use::
+
+    { type = "conv2d", filters = 20, kernel = 5, stride = 1, padding = "valid", bias = true },
+    { type = "maxpool", window = 2 }, { type = "avgpool", window = 2 }, { type = "flatten" },
+
+(``kernel``/``stride`` an int or [h, w]; ``padding`` "valid", "same" or [top, bottom, left,
+right]; pooling windows are non-overlapping and take the channels and size from the layer
+before). ReLU and max pooling commute (max(relu(x)) = relu(max(x))), so a ``relu`` directly
+before a ``maxpool`` is moved after it: the comparisons of the ReLU then run on a quarter of
+the elements; :meth:`Model.summary` says so.
 """
 
 from __future__ import annotations
@@ -34,7 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from .layers import ACTIVATIONS, Dense, Layer, MaxPool
+from ..protocols.conv import ConvGeometry
+from .conv_layers import AvgPool, Conv2d, Flatten
+from .layers import ACTIVATIONS, Dense, Layer, MaxPool, ReLU
 from .ops import Ops
 
 OUTPUTS = ("softmax", "relu_output", "relu_grad")
@@ -69,6 +83,7 @@ class Model:
     layers: tuple[Layer, ...]
     output: str = "softmax"
     train: TrainDefaults = field(default_factory=TrainDefaults)
+    input_shape: tuple[int, ...] | None = None  # (C, H, W) of convolutional models
 
     @property
     def outputs(self) -> int:
@@ -83,21 +98,45 @@ class Model:
             elif isinstance(layer, MaxPool):
                 layers.append({"type": "maxpool", "channels": layer.channels, "height": layer.height,
                                "width": layer.width, "window": layer.window})
+            elif isinstance(layer, Conv2d):
+                g = layer.geom
+                layers.append({"type": "conv2d", "filters": g.out_channels, "kernel": list(g.kernel),
+                               "stride": list(g.stride), "bias": layer.bias,
+                               "padding": g.padding if isinstance(g.padding, str) else list(g.padding)})
+            elif isinstance(layer, AvgPool):
+                layers.append({"type": "avgpool", "channels": layer.channels, "height": layer.height,
+                               "width": layer.width, "window": layer.window})
             else:
                 layers.append({"type": type(layer).__name__.lower()})
-        return {"name": self.name, "inputs": self.inputs, "layers": layers, "output": self.output,
+        inputs: int | list[int] = list(self.input_shape) if self.input_shape else self.inputs
+        return {"name": self.name, "inputs": inputs, "layers": layers, "output": self.output,
                 "train": dataclasses.asdict(self.train)}
 
     def param_names(self) -> list[str]:
-        return [f"{i}.{k}" for i, layer in enumerate(self.layers) if isinstance(layer, Dense) for k in ("W", "b")]
+        return [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in _param_keys(layer)]
+
+    def summary(self) -> list[str]:
+        """One line per layer with its output size, and notes on reordered or fused work."""
+        lines = [f"model {self.name}: inputs {list(self.input_shape) if self.input_shape else self.inputs}"]
+        shape: tuple[int, ...] = self.input_shape or (self.inputs,)
+        for i, layer in enumerate(self.layers):
+            shape = _out_shape(layer, shape)
+            note = ""
+            if isinstance(layer, ReLU) and i > 0 and isinstance(self.layers[i - 1], MaxPool):
+                w = self.layers[i - 1].window
+                note = (f"  (after maxpool: relu and maxpool commute, so maxpool runs first and relu "
+                        f"compares 1/{w * w} of the elements)")
+            lines.append(f"  {i}: {_describe(layer)} -> {list(shape)}{note}")
+        lines.append(f"  output: {self.output}")
+        return lines
 
     def init_params(self, seed: int) -> dict[str, np.ndarray]:
         """float64 initial weights from ``seed`` (He for layers before ReLU, else Glorot)."""
         rng = np.random.default_rng(seed)
         params: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
-                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            if isinstance(layer, (Dense, Conv2d)):
+                nxt = next((l for l in self.layers[i + 1 :] if not isinstance(l, (MaxPool, AvgPool, Flatten))), None)
                 act = type(nxt).__name__.lower() if nxt is not None else "linear"
                 for k, v in layer.init(rng, act).items():
                     params[f"{i}.{k}"] = v
@@ -116,7 +155,7 @@ class Model:
         """Parameter gradients summed over the batch and multiplied by ``step``, from the
         gradient at the scores."""
         grads: dict[str, Any] = {}
-        first = min((i for i, l in enumerate(self.layers) if isinstance(l, Dense)), default=0)
+        first = min((i for i, l in enumerate(self.layers) if isinstance(l, (Dense, Conv2d))), default=0)
         for i in range(len(self.layers) - 1, first - 1, -1):
             dz, g = self.layers[i].backward(ops, _own(params, i), caches[i], dz, need_dx=i > first, step=step)
             grads.update({f"{i}.{k}": v for k, v in g.items()})
@@ -140,23 +179,87 @@ def _width(layers: tuple[Layer, ...], n: int) -> int:
     for layer in layers:
         if isinstance(layer, Dense):
             n = layer.n_out
-        elif isinstance(layer, MaxPool):
+        elif isinstance(layer, (MaxPool, Conv2d, AvgPool)):
             n = layer.n_out
     return n
+
+
+def _param_keys(layer: Layer) -> tuple[str, ...]:
+    if isinstance(layer, Dense):
+        return ("W", "b")
+    if isinstance(layer, Conv2d):
+        return layer.param_keys()
+    return ()
+
+
+def _out_shape(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if isinstance(layer, Dense):
+        return (layer.n_out,)
+    if isinstance(layer, Conv2d):
+        return layer.out_shape
+    if isinstance(layer, (MaxPool, AvgPool)):
+        return (layer.channels, layer.height // layer.window, layer.width // layer.window)
+    if isinstance(layer, Flatten):
+        return (int(np.prod(shape)),)
+    return shape
+
+
+def _describe(layer: Layer) -> str:
+    if isinstance(layer, Dense):
+        return f"dense {layer.n_in}->{layer.n_out}"
+    if isinstance(layer, Conv2d):
+        g = layer.geom
+        return (f"conv2d {g.kernel[0]}x{g.kernel[1]} {g.in_channels}->{g.out_channels} channels, stride "
+                f"{g.stride[0]}x{g.stride[1]}, padding {g.padding}{'' if layer.bias else ', no bias'}")
+    if isinstance(layer, (MaxPool, AvgPool)):
+        return f"{type(layer).__name__.lower()} {layer.window}x{layer.window}"
+    return type(layer).__name__.lower()
+
+
+def _pair(v: Any, what: str) -> tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise ValueError(f"{what} must be an int or [h, w]")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def _conv_layer(spec: dict[str, Any], shape: tuple[int, ...] | None, where: str) -> Conv2d:
+    if shape is None or len(shape) != 3:
+        raise ModelConfigError(f"{where} (conv2d) needs an image input: inputs = [C, H, W] and no dense layer before")
+    try:
+        pad = spec.get("padding", "valid")
+        padding = pad if isinstance(pad, str) else tuple(int(p) for p in pad)
+        g = ConvGeometry(shape[0], int(spec["filters"]), shape[1], shape[2], _pair(spec.get("kernel", 3), "kernel"),
+                         _pair(spec.get("stride", 1), "stride"), padding)  # type: ignore[arg-type]
+    except KeyError as exc:
+        raise ModelConfigError(f"{where} (conv2d) needs {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelConfigError(f"{where} (conv2d): {exc}") from None
+    return Conv2d(g, bool(spec.get("bias", True)))
 
 
 def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
     """Build and check a model from a parsed config; errors name the offending entry."""
     try:
         name = str(cfg.get("name", "model"))
-        n = int(cfg["inputs"])
+        raw_inputs = cfg["inputs"]
         raw_layers = cfg["layers"]
     except KeyError as exc:
         raise ModelConfigError(f"{source}: missing key {exc.args[0]!r}") from None
+    image: tuple[int, ...] | None = None
+    if isinstance(raw_inputs, list):
+        image = tuple(int(d) for d in raw_inputs)
+        if len(image) != 3 or min(image) < 1:
+            raise ModelConfigError(f"{source}: inputs as a list is an image shape [C, H, W], got {raw_inputs}")
+        n = int(np.prod(image))
+    else:
+        n = int(raw_inputs)
     if n < 1 or not isinstance(raw_layers, list) or not raw_layers:
         raise ModelConfigError(f"{source}: needs inputs >= 1 and a non-empty list of layers")
     layers: list[Layer] = []
     width = n
+    shape = image  # (C, H, W) while the layout is an image, else None
     for j, spec in enumerate(raw_layers):
         kind = spec.get("type") if isinstance(spec, dict) else None
         if kind == "dense":
@@ -165,19 +268,35 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
                 raise ModelConfigError(f"{source}: layer {j} (dense) needs units >= 1")
             layers.append(Dense(width, units))
             width = units
+            shape = None
         elif kind in ACTIVATIONS:
             layers.append(ACTIVATIONS[kind]())
-        elif kind == "maxpool":
-            c, h, w, k = (int(spec.get(key, d)) for key, d in (("channels", 1), ("height", 0), ("width", 0), ("window", 2)))
+        elif kind in ("maxpool", "avgpool"):
+            default = shape if shape is not None else (1, 0, 0)
+            c, h, w, k = (int(spec.get(key, d)) for key, d in
+                          (("channels", default[0]), ("height", default[1]), ("width", default[2]), ("window", 2)))
             if c * h * w != width or k < 1 or h % k or w % k:
                 raise ModelConfigError(
-                    f"{source}: layer {j} (maxpool) needs channels*height*width = {width} and a window dividing both"
+                    f"{source}: layer {j} ({kind}) needs channels*height*width = {width} and a window dividing both"
                 )
-            layers.append(MaxPool(c, h, w, k))
-            width = layers[-1].n_out
+            pool = MaxPool(c, h, w, k) if kind == "maxpool" else AvgPool(c, h, w, k)
+            if kind == "maxpool" and layers and isinstance(layers[-1], ReLU):
+                layers.insert(len(layers) - 1, pool)  # relu and maxpool commute: pool first
+            else:
+                layers.append(pool)
+            width = pool.n_out
+            shape = (c, h // k, w // k)
+        elif kind == "conv2d":
+            conv = _conv_layer(spec, shape, f"{source}: layer {j}")
+            layers.append(conv)
+            width, shape = conv.n_out, conv.out_shape
+        elif kind == "flatten":
+            layers.append(Flatten())
+            shape = None
         else:
             raise ModelConfigError(
-                f"{source}: layer {j} has unknown type {kind!r}; known: dense, maxpool, {', '.join(ACTIVATIONS)}"
+                f"{source}: layer {j} has unknown type {kind!r}; known: dense, conv2d, maxpool, avgpool, "
+                f"flatten, {', '.join(ACTIVATIONS)}"
             )
     if not isinstance(layers[-1], Dense):
         raise ModelConfigError(f"{source}: the last layer must be dense (it produces the class scores)")
@@ -188,7 +307,7 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
         train = TrainDefaults(**cfg.get("train", {}))
     except TypeError as exc:
         raise ModelConfigError(f"{source}: [train] {exc}") from None
-    return Model(name, n, tuple(layers), output, train)
+    return Model(name, n, tuple(layers), output, train, image)
 
 
 def load_model_config(path: str | Path) -> Model:
