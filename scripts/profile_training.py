@@ -12,7 +12,7 @@ import argparse
 from spp_runtime.data.mnist import default_mnist_dir, load_mnist
 from spp_runtime.engine.remote import ZmqParties
 from spp_runtime.engine.stats import totals_by_name
-from spp_runtime.nn import load_model_config
+from spp_runtime.cli.models import resolve_model
 from spp_runtime.nn.runner import Hyper, secure_train_program
 from spp_runtime.nn.train import onehot
 
@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--batches", type=int, default=40)
     a = ap.parse_args()
-    model = load_model_config(a.model)
+    model = resolve_model(a.model)
     hyper = Hyper.of(model, epochs=1)
     rows = a.batches * hyper.batch_size
     tr = load_mnist(default_mnist_dir(), "train", limit=rows)

@@ -132,6 +132,17 @@ def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a, b)
 
 
+def _mm_tn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a^T @ b for tall a (n, k) and b (n, o) with n >> k, o (the weight gradient's shape).
+
+    Integer matmul without BLAS walks a^T with a stride; einsum's sum-of-products loop is
+    10-20x faster on these shapes (measured: (73728, 25)^T (73728, 20) 0.11 s against 2.4 s)
+    and wraps modulo 2^64 the same way."""
+    if a.dtype.kind in "ui":
+        return np.einsum("nk,no->ko", a, b)
+    return a.T @ b
+
+
 def _chunks(batch: int, g: ConvGeometry) -> list[slice]:
     per_row = g.out_h * g.out_w * g.patch_size
     step = max(1, CHUNK_ELEMENTS // per_row)
@@ -189,7 +200,7 @@ def conv2d_weight_plain(x: np.ndarray, dy: np.ndarray, g: ConvGeometry) -> np.nd
     """dW = im2col(X)^T @ dY_mat, shaped like the weights (O, C, kh, kw)."""
     acc = np.zeros((g.patch_size, g.out_channels), dtype=np.result_type(x, dy))
     for s in _chunks(x.shape[0], g):
-        acc += _mm(im2col(x[s], g).T, _dy_mat(dy[s]))
+        acc += _mm_tn(im2col(x[s], g), _dy_mat(dy[s]))
     return acc.T.reshape(g.weight_shape)
 
 
