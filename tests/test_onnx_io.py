@@ -129,3 +129,22 @@ def test_export_passes_the_checker_and_gives_the_float64_scores(rng, tmp_path, n
     # and back: the exported graph imports as the same model with the same weights
     m2, p2 = model_from_onnx(proto, m.name)
     assert m2.layers == m.layers and all(np.array_equal(p2[k], params[k]) for k in params)
+
+
+def test_spp_export_command_writes_a_checked_graph(rng, tmp_path):
+    from click.testing import CliRunner
+
+    from spp_runtime.cli.main import cli
+
+    model = load_model_config(f"{CONFIGS}/mnist_d.toml")
+    params = model.init_params(4)
+    save_params(tmp_path / "d.npz", model, params)
+    res = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "d.npz"), "--onnx", str(tmp_path / "d.onnx")])
+    assert res.exit_code == 0, res.output
+    proto = onnx.load(str(tmp_path / "d.onnx"))
+    onnx.checker.check_model(proto)
+    x = rng.uniform(0, 1, (4, 784))
+    (got,) = ReferenceEvaluator(proto).run(None, {"input": x.reshape(4, 1, 28, 28)})
+    assert np.allclose(got, model.predict(FloatOps(), model.forward(FloatOps(), params, x)[0]), atol=1e-12)
+    bad = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "d.onnx"), "--onnx", str(tmp_path / "e.onnx")])
+    assert bad.exit_code != 0 and "not a model written by spp train" in bad.output

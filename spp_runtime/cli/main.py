@@ -9,6 +9,7 @@ from . import bench as bench_cmd
 from . import cluster as cluster_cmd
 from . import datasets as datasets_cmd
 from . import demo as demo_cmd
+from . import export as export_cmd
 from . import keys as keys_cmd
 from . import server as server_cmd
 from . import status as status_cmd
@@ -28,6 +29,7 @@ cli.add_command(bench_cmd.bench)
 cli.add_command(cluster_cmd.cluster)
 cli.add_command(datasets_cmd.datasets)
 cli.add_command(demo_cmd.demo)
+cli.add_command(export_cmd.export)
 cli.add_command(keys_cmd.keys)
 cli.add_command(server_cmd.server)
 cli.add_command(status_cmd.status)

@@ -17,7 +17,7 @@ from ..nn.programs import PARAM
 from ..nn.model import Model, ModelConfigError, load_params, save_params
 from ..nn.runner import Hyper
 from .console import console as make_console
-from .models import resolve_model
+from .models import resolve_model_and_weights
 from .target import config_option, key_option, resolve, run_dir_option
 
 NO_TIMEOUT_S = 7 * 24 * 3600.0  # a job reports progress; a dead server still fails it at once
@@ -37,7 +37,8 @@ def _checkpoint_id(out: Path, model: Model, dataset: str, hyper: Hyper) -> str:
 
 @click.command("train")
 @click.option("--model", "model_spec", required=True,
-              help="Model config: a TOML path (configs/models/mnist_a.toml) or a packaged name (mnist_a).")
+              help="Model: a TOML config (configs/models/mnist_a.toml), a packaged name (mnist_a) or an ONNX graph "
+                   "(FILE.onnx; its initializers are the initial weights, unsupported nodes are refused).")
 @click.option("--dataset", required=True, help="Stored training dataset (features x, labels y).")
 @click.option("--test-dataset", default=None, help="Stored test dataset, for --report-accuracy.")
 @click.option("--epochs", type=int, default=None, help="Epochs [model's train.epochs].")
@@ -69,7 +70,7 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
     console = make_console()
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
-        model = resolve_model(model_spec)
+        model, onnx_weights = resolve_model_and_weights(model_spec)
         if output_rule:
             model = dataclasses.replace(model, output=output_rule)
         hyper = Hyper.of(model, epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size, seed=seed)
@@ -81,7 +82,8 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
     datasets = {"x": f"{dataset}:x", "y": f"{dataset}:y"}
     if test_dataset:
         datasets |= {"x_test": f"{test_dataset}:x", "y_test": f"{test_dataset}:y"}
-    init = {f"{PARAM}{k}": v for k, v in model.init_params(hyper.seed).items()}
+    initial = onnx_weights if onnx_weights is not None else model.init_params(hyper.seed)
+    init = {f"{PARAM}{k}": v for k, v in initial.items()}
     params = {"model": model.to_dict(), "hyper": hyper.kwargs(), "report_accuracy": report_accuracy}
     console.print(f"training {model.name} ({model.output}) on {dataset}: {hyper.epochs} epochs, batch "
                   f"{hyper.batch_size}, lr {hyper.lr}, momentum {hyper.momentum}, seed {hyper.seed}")
