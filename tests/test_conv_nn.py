@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import inputs
+
 from spp_runtime.engine.local import run_local
-from spp_runtime.nn import FixedOps, FloatOps, ModelConfigError, SecureOps, load_model_config, model_from_dict
+from spp_runtime.nn import (
+    FixedOps,
+    FloatOps,
+    ModelConfigError,
+    SecureOps,
+    load_model_config,
+    model_from_dict,
+)
 from spp_runtime.nn.conv_layers import AvgPool, Conv2d, Flatten
 from spp_runtime.nn.layers import MaxPool, ReLU
 from spp_runtime.nn.model import load_params, save_params

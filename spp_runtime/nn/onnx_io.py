@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
 from .conv_layers import AvgPool, Conv2d, Flatten
@@ -69,7 +70,7 @@ def load_onnx(path: str | Path, name: str | None = None) -> tuple[Model, dict[st
         proto = onnx.load(str(p))
     except FileNotFoundError:
         raise ModelConfigError(f"ONNX model {p} does not exist") from None
-    except Exception as exc:  # protobuf decode errors have no common public type
+    except (DecodeError, OSError, ValueError) as exc:
         raise ModelConfigError(f"{p} is not an ONNX model: {exc}") from None
     return model_from_onnx(proto, name or p.stem, str(p))
 
