@@ -127,7 +127,7 @@ def test_conv_models_train_alike_on_the_three_back_ends(rng, name):
     """SGD steps of each network: secure follows the fixed-point emulation up to the +-1 ulp
     truncations, and both follow float64. Biases start away from zero: with zero biases a
     blank image region gives convolution outputs of exactly 0, where ReLU's derivative is a
-    tie that one ulp of truncation decides either way (and the runs then drift apart)."""
+    tie that one ulp of truncation decides either way, for whole regions at once."""
     model = load_model_config(f"{CONFIGS}/{name}.toml")
     x, y = _mnist(48)
     hyper = Hyper.of(model, epochs=1, batch_size=24, lr=0.05)
@@ -137,17 +137,19 @@ def test_conv_models_train_alike_on_the_three_back_ends(rng, name):
     fixed = train_plain(model, x, y, p0, hyper, fixed=True)
     flt = train_plain(model, x, y, p0, hyper)
     for k in p0:
-        moved = np.max(np.abs(flt.params[k] - p0[k]))
-        assert moved > 1e-4, k  # training changed the weights ...
-        # ... the same way (two steps: fixed-point precision of the small gradients accounts for
-        # differences of a few percent of the move, in both the emulation and the secure run)
-        assert np.max(np.abs(secure.params[k] - fixed.params[k])) <= 0.1 * moved + 2e-4, k
-        assert np.max(np.abs(fixed.params[k] - flt.params[k])) <= 0.1 * moved + 2e-4, k
+        # relative distances of the whole update: a ReLU whose input lies within the fixed-point
+        # error of 0 (about 1e-4) can flip in any of the runs, changing one unit's gradient
+        # (measured: up to ~10% of a 100-entry bias update; typically below 1%)
+        moved = np.linalg.norm(flt.params[k] - p0[k])
+        assert moved > 1e-3, k  # training changed the weights ...
+        assert np.linalg.norm(secure.params[k] - fixed.params[k]) <= 0.2 * moved, k  # ... the same way
+        assert np.linalg.norm(fixed.params[k] - flt.params[k]) <= 0.2 * moved, k
 
     def scores(params):
         return model.forward(FloatOps(), params, x)[0]
 
-    assert np.max(np.abs(scores(secure.params) - scores(flt.params))) <= 0.05  # logits move by ~4-9
+    s_sec, s_flt, s_0 = scores(secure.params), scores(flt.params), scores(p0)
+    assert np.linalg.norm(s_sec - s_flt) <= 0.02 * np.linalg.norm(s_flt - s_0)  # the scores moved alike
 
 
 def test_conv_configs_shapes_and_errors(tmp_path):
