@@ -52,6 +52,7 @@ from .layers import ACTIVATIONS, Dense, Layer, MaxPool, ReLU
 from .ops import Ops
 
 OUTPUTS = ("softmax", "relu_output", "relu_grad")
+ModelLayer = Layer | Conv2d | AvgPool | Flatten
 
 
 class ModelConfigError(ValueError):
@@ -80,7 +81,7 @@ class Model:
 
     name: str
     inputs: int
-    layers: tuple[Layer, ...]
+    layers: tuple[ModelLayer, ...]
     output: str = "softmax"
     train: TrainDefaults = field(default_factory=TrainDefaults)
     input_shape: tuple[int, ...] | None = None  # (C, H, W) of convolutional models
@@ -122,8 +123,9 @@ class Model:
         for i, layer in enumerate(self.layers):
             shape = _out_shape(layer, shape)
             note = ""
-            if isinstance(layer, ReLU) and i > 0 and isinstance(self.layers[i - 1], MaxPool):
-                w = self.layers[i - 1].window
+            before = self.layers[i - 1] if i > 0 else None
+            if isinstance(layer, ReLU) and isinstance(before, MaxPool):
+                w = before.window
                 note = (f"  (after maxpool: relu and maxpool commute, so maxpool runs first and relu "
                         f"compares 1/{w * w} of the elements)")
             lines.append(f"  {i}: {_describe(layer)} -> {list(shape)}{note}")
@@ -175,7 +177,7 @@ def _own(params: dict[str, Any], i: int) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
 
-def _width(layers: tuple[Layer, ...], n: int) -> int:
+def _width(layers: tuple[ModelLayer, ...], n: int) -> int:
     for layer in layers:
         if isinstance(layer, Dense):
             n = layer.n_out
@@ -184,7 +186,7 @@ def _width(layers: tuple[Layer, ...], n: int) -> int:
     return n
 
 
-def _param_keys(layer: Layer) -> tuple[str, ...]:
+def _param_keys(layer: ModelLayer) -> tuple[str, ...]:
     if isinstance(layer, Dense):
         return ("W", "b")
     if isinstance(layer, Conv2d):
@@ -192,7 +194,7 @@ def _param_keys(layer: Layer) -> tuple[str, ...]:
     return ()
 
 
-def _out_shape(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+def _out_shape(layer: ModelLayer, shape: tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(layer, Dense):
         return (layer.n_out,)
     if isinstance(layer, Conv2d):
@@ -204,7 +206,7 @@ def _out_shape(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def _describe(layer: Layer) -> str:
+def _describe(layer: ModelLayer) -> str:
     if isinstance(layer, Dense):
         return f"dense {layer.n_in}->{layer.n_out}"
     if isinstance(layer, Conv2d):
@@ -257,7 +259,7 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
         n = int(raw_inputs)
     if n < 1 or not isinstance(raw_layers, list) or not raw_layers:
         raise ModelConfigError(f"{source}: needs inputs >= 1 and a non-empty list of layers")
-    layers: list[Layer] = []
+    layers: list[ModelLayer] = []
     width = n
     shape = image  # (C, H, W) while the layout is an image, else None
     for j, spec in enumerate(raw_layers):
