@@ -56,6 +56,41 @@ def _evaluate_new_checkpoints(model, out: Path, test_full) -> dict[int, float]:
     return done
 
 
+def report_partial(a: argparse.Namespace) -> None:
+    """The result of the epochs finished so far, from OUT/epochs.jsonl (P0's log: seconds and
+    the bytes P0 has sent), OUT/eval.jsonl and OUT/float64.json. Bytes between the servers
+    and rounds per epoch are only in result.json, which a finished run writes."""
+    model = resolve_model(a.model)
+    logged = [json.loads(line) for line in (a.out / "epochs.jsonl").read_text().splitlines()]
+    evals = {}
+    if (a.out / "eval.jsonl").exists():
+        evals = {int(r["epoch"]): r["test_accuracy"] for r in map(json.loads, (a.out / "eval.jsonl").read_text().splitlines())}
+    cached = json.loads((a.out / "float64.json").read_text()) if (a.out / "float64.json").exists() else {}
+    if isinstance(cached, list):  # written before the cache had a key
+        cached = {"epochs": cached}
+    sent_before = 0
+    secure = []
+    for r in logged:
+        secure.append({"epoch": r["epoch"], "test_accuracy": evals.get(r["epoch"], r["test_accuracy"]),
+                       "seconds": r["seconds"], "p0_sent_bytes": r["p0_sent_bytes"] - sent_before})
+        sent_before = r["p0_sent_bytes"]
+    key = cached.get("key", {})
+    out = {
+        "model": model.name, "output": model.output, "hyper": key.get("hyper"), "train_rows": key.get("train_rows"),
+        "train_subset": f"first {key.get('train_rows')} of the 60,000 MNIST training images",
+        "test_rows": key.get("test_rows"), "layout": "NCHW", "summary": model.summary(),
+        "secure_test_evaluation": "float64 on the secure-trained weights (checkpoint shares added)" if evals else "secure inference",
+        "float64": cached.get("epochs", []), "secure": secure, "partial": True,
+        "note": "assembled from a run in progress: per epoch only P0's sent bytes (p0->p1 and p0->p2)",
+        "transport": "three processes over CURVE ZeroMQ on one host",
+    }
+    text = json.dumps(out, indent=1)
+    (a.out / "result_partial.json").write_text(text)
+    if a.json:
+        a.json.write_text(text)
+    print(json.dumps({k: v for k, v in out.items() if k != "summary"}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="a TOML config or a packaged model name")
@@ -75,7 +110,12 @@ def main() -> None:
     ap.add_argument("--timeout-h", type=float, default=24.0)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--json", type=Path, help="also write the result here (docs/training/...)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="do not train: assemble the result from a (possibly still running) run's OUT files")
     a = ap.parse_args()
+    if a.report_only:
+        report_partial(a)
+        return
     model = resolve_model(a.model)
     if a.output:
         model = dataclasses.replace(model, output=a.output)
