@@ -72,7 +72,8 @@ def report_partial(a: argparse.Namespace) -> None:
     secure = []
     for r in logged:
         secure.append({"epoch": r["epoch"], "test_accuracy": evals.get(r["epoch"], r["test_accuracy"]),
-                       "seconds": r["seconds"], "p0_sent_bytes": r["p0_sent_bytes"] - sent_before})
+                       "seconds": r["seconds"],  # a resumed run's counter starts again from 0
+                       "p0_sent_bytes": r["p0_sent_bytes"] - (sent_before if r["p0_sent_bytes"] >= sent_before else 0)})
         sent_before = r["p0_sent_bytes"]
     key = cached.get("key", {})
     out = {

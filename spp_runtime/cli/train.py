@@ -15,6 +15,7 @@ from ..client import Client
 from ..errors import SppError
 from ..nn.programs import PARAM
 from ..nn.model import Model, ModelConfigError, load_params, save_params
+from ..nn.onnx_io import load_onnx
 from ..nn.runner import Hyper
 from .console import console as make_console
 from .models import resolve_model_and_weights
@@ -115,7 +116,7 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
 
 @click.command("infer")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="A model written by `spp train` (.npz).")
+              help="A model written by `spp train` (.npz) or an ONNX graph (FILE.onnx, its initializers as weights).")
 @click.option("--dataset", required=True, help="Stored dataset to predict (its labels, if any, give the accuracy).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where the class scores go (.npy, one row per input row).")
@@ -129,7 +130,10 @@ def infer(model_path: Path, dataset: str, out_path: Path, no_labels: bool, confi
     console = make_console()
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
-        model, weights, meta = load_params(model_path)
+        if model_path.suffix == ".onnx":
+            model, weights = load_onnx(model_path)
+        else:
+            model, weights, meta = load_params(model_path)
     except ModelConfigError as exc:
         raise click.ClickException(str(exc)) from None
     datasets = {"x": f"{dataset}:x"} | ({} if no_labels else {"y": f"{dataset}:y"})
