@@ -8,7 +8,11 @@ import numpy as np
 
 from spp_runtime.engine.local import run_local
 from spp_runtime.nn import load_model_config
-from spp_runtime.nn.checkpointed import checkpoint_weights, last_complete_epoch, secure_train_checkpointed
+from spp_runtime.nn.checkpointed import (
+    checkpoint_weights,
+    last_complete_epoch,
+    secure_train_checkpointed,
+)
 from spp_runtime.nn.runner import Hyper, train_plain
 from spp_runtime.nn.train import onehot
 
