@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 
 from spp_runtime.bench.training import format_training, profile_training
-from spp_runtime.nn import load_model_config
+from spp_runtime.cli.models import resolve_model
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", required=True, help="a TOML config, a packaged name (mnist_c) or FILE.onnx")
     ap.add_argument("--batches", type=int, default=40)
     ap.add_argument("--per-product-openings", action="store_true",
                     help="one Beaver product per matrix product (the cost before masked operands)")
     a = ap.parse_args()
-    rec = profile_training(load_model_config(a.model), a.batches, reuse_openings=not a.per_product_openings,
+    rec = profile_training(resolve_model(a.model), a.batches, reuse_openings=not a.per_product_openings,
                            source=a.model)
     print(format_training(rec))
 

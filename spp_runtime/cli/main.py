@@ -9,6 +9,7 @@ from . import bench as bench_cmd
 from . import cluster as cluster_cmd
 from . import datasets as datasets_cmd
 from . import demo as demo_cmd
+from . import export as export_cmd
 from . import grants as grants_cmd
 from . import keys as keys_cmd
 from . import model_store as models_cmd
@@ -31,6 +32,7 @@ cli.add_command(bench_cmd.bench)
 cli.add_command(cluster_cmd.cluster)
 cli.add_command(datasets_cmd.datasets)
 cli.add_command(demo_cmd.demo)
+cli.add_command(export_cmd.export)
 cli.add_command(grants_cmd.grant)
 cli.add_command(grants_cmd.grants)
 cli.add_command(keys_cmd.keys)

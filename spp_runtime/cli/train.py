@@ -22,10 +22,11 @@ from rich.progress import (
 from ..client import Client
 from ..errors import SppError
 from ..nn.model import Model, ModelConfigError, load_params, save_params
+from ..nn.onnx_io import load_onnx
 from ..nn.programs import PARAM
 from ..nn.runner import Hyper
 from .console import console as make_console
-from .models import resolve_model
+from .models import resolve_model_and_weights
 from .target import config_option, key_option, resolve, run_dir_option
 
 NO_TIMEOUT_S = 7 * 24 * 3600.0  # a job reports progress; a dead server still fails it at once
@@ -53,7 +54,8 @@ def _checkpoint_id(target: str, model: Model, dataset: str, hyper: Hyper) -> str
 
 @click.command("train")
 @click.option("--model", "model_spec", required=True,
-              help="Model config: a TOML path (configs/models/mnist_a.toml) or a packaged name (mnist_a).")
+              help="Model: a TOML config (configs/models/mnist_a.toml), a packaged name (mnist_a) or an ONNX graph "
+                   "(FILE.onnx; its initializers are the initial weights, unsupported nodes are refused).")
 @click.option("--dataset", required=True, help="Stored training dataset (features x, labels y).")
 @click.option("--test-dataset", default=None, help="Stored test dataset, for --report-accuracy.")
 @click.option("--epochs", type=int, default=None, help="Epochs [model's train.epochs].")
@@ -92,7 +94,7 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
         raise click.UsageError("give --out FILE (the model comes back) or --save-as NAME (it stays on the servers)")
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
-        model = resolve_model(model_spec)
+        model, onnx_weights = resolve_model_and_weights(model_spec)
         if output_rule:
             model = dataclasses.replace(model, output=output_rule)
         hyper = Hyper.of(model, epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size, seed=seed)
@@ -105,7 +107,8 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
     datasets = {"x": f"{dataset}:x", "y": f"{dataset}:y"}
     if test_dataset:
         datasets |= {"x_test": f"{test_dataset}:x", "y_test": f"{test_dataset}:y"}
-    init = {f"{PARAM}{k}": v for k, v in model.init_params(hyper.seed).items()}
+    initial = onnx_weights if onnx_weights is not None else model.init_params(hyper.seed)
+    init = {f"{PARAM}{k}": v for k, v in initial.items()}
     params = {"model": model.to_dict(), "hyper": hyper.kwargs(), "report_accuracy": report_accuracy}
     console.print(f"training {model.name} ({model.output}) on {dataset}: {hyper.epochs} epochs, batch "
                   f"{hyper.batch_size}, lr {hyper.lr}, momentum {hyper.momentum}, seed {hyper.seed}")
@@ -144,7 +147,7 @@ def train(model_spec: str, dataset: str, test_dataset: str | None, epochs: int |
 
 @click.command("infer")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="A model written by `spp train` (.npz).")
+              help="A model written by `spp train` (.npz) or an ONNX graph (FILE.onnx, its initializers as weights).")
 @click.option("--dataset", required=True, help="Stored dataset to predict (its labels, if any, give the accuracy).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where the class scores go (.npy, one row per input row).")
@@ -158,7 +161,10 @@ def infer(model_path: Path, dataset: str, out_path: Path, no_labels: bool, confi
     console = make_console()
     cfg, key = resolve(config_path, run_dir, key_name)
     try:
-        model, weights, _meta = load_params(model_path)
+        if model_path.suffix == ".onnx":
+            model, weights = load_onnx(model_path)
+        else:
+            model, weights, _meta = load_params(model_path)
     except ModelConfigError as exc:
         raise click.ClickException(str(exc)) from None
     datasets = {"x": f"{dataset}:x"} | ({} if no_labels else {"y": f"{dataset}:y"})

@@ -22,6 +22,18 @@ A model config (see ``configs/models/``)::
 uses the ReLU replacement relu(z_i) / sum_j relu(z_j) (SecureML) as the output activation in
 training and prediction; ``relu_grad`` uses the replacement only for the gradient and
 softmax for prediction (Keller and Sun's variants).
+
+Convolutional models give the image shape, NCHW without the batch: ``inputs = [1, 28, 28]``
+(rows of data stay flat, C*H*W features in NCHW order), and use::
+
+    { type = "conv2d", filters = 20, kernel = 5, stride = 1, padding = "valid", bias = true },
+    { type = "maxpool", window = 2 }, { type = "avgpool", window = 2 }, { type = "flatten" },
+
+(``kernel``/``stride`` an int or [h, w]; ``padding`` "valid", "same" or [top, bottom, left,
+right]; pooling windows are non-overlapping and take the channels and size from the layer
+before). ReLU and max pooling commute (max(relu(x)) = relu(max(x))), so a ``relu`` directly
+before a ``maxpool`` is moved after it: the comparisons of the ReLU then run on a quarter of
+the elements; :meth:`Model.summary` says so.
 """
 
 from __future__ import annotations
@@ -35,7 +47,9 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from .layers import ACTIVATIONS, Dense, Layer, MaxPool, Shaped, Trainable
+from ..protocols.conv import ConvGeometry
+from .conv_layers import AvgPool, Conv2d, Flatten
+from .layers import ACTIVATIONS, Dense, Layer, MaxPool, ReLU, Shaped, Trainable
 from .ops import Ops
 from .recurrent import CELLS, RECURRENT_TYPES, make_recurrent
 
@@ -103,7 +117,7 @@ class Model:
     layers: tuple[Layer, ...]
     output: str = "softmax"
     train: TrainDefaults = field(default_factory=TrainDefaults)
-    input_shape: tuple[int, ...] = ()  # (steps, features) for sequence models, else ()
+    input_shape: tuple[int, ...] = ()  # (steps, features) for sequence models, (C, H, W) for convolutional, else ()
 
     @property
     def outputs(self) -> int:
@@ -120,6 +134,14 @@ class Model:
                                "width": layer.width, "window": layer.window})
             elif isinstance(layer, RECURRENT_TYPES):
                 layers.append(layer.spec())
+            elif isinstance(layer, Conv2d):
+                g = layer.geom
+                layers.append({"type": "conv2d", "filters": g.out_channels, "kernel": list(g.kernel),
+                               "stride": list(g.stride), "bias": layer.bias,
+                               "padding": g.padding if isinstance(g.padding, str) else list(g.padding)})
+            elif isinstance(layer, AvgPool):
+                layers.append({"type": "avgpool", "channels": layer.channels, "height": layer.height,
+                               "width": layer.width, "window": layer.window})
             else:
                 layers.append({"type": type(layer).__name__.lower()})
         inputs: Any = list(self.input_shape) if self.input_shape else self.inputs
@@ -136,16 +158,33 @@ class Model:
 
     def widths(self) -> list[int]:
         """Features per row at the input and after each layer (a recurrent layer adds the
-        widest per-row tensor it computes inside: its steps' stacked inputs and gates)."""
+        widest per-row tensor it computes inside: its steps' stacked inputs and gates; a
+        convolution its im2col view of the input, one patch per output position)."""
         out = [self.inputs]
         for layer in self.layers:
-            if isinstance(layer, RECURRENT_TYPES):
+            if isinstance(layer, (*RECURRENT_TYPES, Conv2d)):
                 out.append(layer.inner_width())
             out.append(layer.n_out if isinstance(layer, Shaped) else out[-1])
         return out
 
     def param_names(self) -> list[str]:
-        return [f"{i}.{k}" for i, layer in enumerate(self.layers) if _trainable(layer) for k in ("W", "b")]
+        return [f"{i}.{k}" for i, layer in enumerate(self.layers) if _trainable(layer) for k in layer.param_shapes()]
+
+    def summary(self) -> list[str]:
+        """One line per layer with its output size, and notes on reordered or fused work."""
+        lines = [f"model {self.name}: inputs {list(self.input_shape) if self.input_shape else self.inputs}"]
+        shape: tuple[int, ...] = self.input_shape or (self.inputs,)
+        for i, layer in enumerate(self.layers):
+            shape = _out_shape(layer, shape)
+            note = ""
+            before = self.layers[i - 1] if i > 0 else None
+            if isinstance(layer, ReLU) and isinstance(before, MaxPool):
+                w = before.window
+                note = (f"  (after maxpool: relu and maxpool commute, so maxpool runs first and relu "
+                        f"compares 1/{w * w} of the elements)")
+            lines.append(f"  {i}: {_describe(layer)} -> {list(shape)}{note}")
+        lines.append(f"  output: {self.output}")
+        return lines
 
     def init_params(self, seed: int) -> dict[str, np.ndarray]:
         """float64 initial weights from ``seed`` (He for layers before ReLU, else Glorot)."""
@@ -153,7 +192,7 @@ class Model:
         params: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self.layers):
             if _trainable(layer):
-                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+                nxt = next((l for l in self.layers[i + 1 :] if not isinstance(l, (MaxPool, AvgPool, Flatten))), None)
                 act = type(nxt).__name__.lower() if nxt is not None else "linear"
                 for k, v in layer.init(rng, act).items():
                     params[f"{i}.{k}"] = v
@@ -204,6 +243,55 @@ def _width(layers: tuple[Layer, ...], n: int) -> int:
     return n
 
 
+def _out_shape(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if isinstance(layer, Dense):
+        return (layer.n_out,)
+    if isinstance(layer, Conv2d):
+        return layer.out_shape
+    if isinstance(layer, (MaxPool, AvgPool)):
+        return (layer.channels, layer.height // layer.window, layer.width // layer.window)
+    if isinstance(layer, Flatten):
+        return (int(np.prod(shape)),)
+    if isinstance(layer, Shaped):
+        return (layer.n_out,)
+    return shape
+
+
+def _describe(layer: Layer) -> str:
+    if isinstance(layer, Dense):
+        return f"dense {layer.n_in}->{layer.n_out}"
+    if isinstance(layer, Conv2d):
+        g = layer.geom
+        return (f"conv2d {g.kernel[0]}x{g.kernel[1]} {g.in_channels}->{g.out_channels} channels, stride "
+                f"{g.stride[0]}x{g.stride[1]}, padding {g.padding}{'' if layer.bias else ', no bias'}")
+    if isinstance(layer, (MaxPool, AvgPool)):
+        return f"{type(layer).__name__.lower()} {layer.window}x{layer.window}"
+    return type(layer).__name__.lower()
+
+
+def _pair(v: Any, what: str) -> tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise ValueError(f"{what} must be an int or [h, w]")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def _conv_layer(spec: dict[str, Any], shape: tuple[int, ...] | None, where: str) -> Conv2d:
+    if shape is None or len(shape) != 3:
+        raise ModelConfigError(f"{where} (conv2d) needs an image input: inputs = [C, H, W] and no dense layer before")
+    try:
+        pad = spec.get("padding", "valid")
+        padding = pad if isinstance(pad, str) else tuple(int(p) for p in pad)
+        g = ConvGeometry(shape[0], int(spec["filters"]), shape[1], shape[2], _pair(spec.get("kernel", 3), "kernel"),
+                         _pair(spec.get("stride", 1), "stride"), padding)  # type: ignore[arg-type]
+    except KeyError as exc:
+        raise ModelConfigError(f"{where} (conv2d) needs {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelConfigError(f"{where} (conv2d): {exc}") from None
+    return Conv2d(g, bool(spec.get("bias", True)))
+
+
 def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
     """Build and check a model from a parsed config; errors name the offending entry."""
     if not isinstance(cfg, dict):
@@ -216,15 +304,16 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
         raise ModelConfigError(f"{source}: missing key {exc.args[0]!r}") from None
     input_shape: tuple[int, ...] = ()
     if isinstance(raw_inputs, list):
-        if len(raw_inputs) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_WIDTH
-                                       for v in raw_inputs):
-            raise ModelConfigError(f"{source}: inputs as a list must be [steps, features] with both in "
-                                   f"[1, {MAX_WIDTH}]")
-        input_shape = (raw_inputs[0], raw_inputs[1])
-        n = _count(input_shape[0] * input_shape[1], f"{source}: inputs (steps x features)")
+        if len(raw_inputs) not in (2, 3) or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_WIDTH
+                                                for v in raw_inputs):
+            raise ModelConfigError(f"{source}: inputs as a list must be [steps, features] (sequences) or an image "
+                                   f"shape [C, H, W], each in [1, {MAX_WIDTH}], got {str(raw_inputs)[:40]}")
+        input_shape = tuple(raw_inputs)
+        n = _count(math.prod(input_shape), f"{source}: inputs (the product of its shape)")
     else:
         n = _count(raw_inputs, f"{source}: inputs")
-    seq: tuple[int, int] | None = (input_shape[0], input_shape[1]) if input_shape else None  # (steps, features) of the rows
+    seq: tuple[int, int] | None = (input_shape[0], input_shape[1]) if len(input_shape) == 2 else None  # (steps, features) of the rows
+    shape: tuple[int, ...] | None = input_shape if len(input_shape) == 3 else None  # (C, H, W) while the layout is an image
     if not isinstance(name, str) or not 0 < len(name) <= 64:
         raise ModelConfigError(f"{source}: name must be a string of 1-64 characters")
     if not isinstance(raw_layers, list) or not 0 < len(raw_layers) <= MAX_LAYERS:
@@ -239,20 +328,32 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
             units = _count(spec.get("units", 0), f"{source}: layer {j} (dense) units")
             layers.append(Dense(width, units))
             width = units
-            seq = None
+            seq = shape = None
         elif kind in ACTIVATIONS:
             layers.append(ACTIVATIONS[kind]())
-        elif kind == "maxpool":
-            c, h, w, k = (_count(spec.get(key, d), f"{source}: layer {j} (maxpool) {key}")
-                          for key, d in (("channels", 1), ("height", 0), ("width", 0), ("window", 2)))
+        elif kind in ("maxpool", "avgpool"):
+            default = shape if shape is not None else (1, 0, 0)
+            c, h, w, k = (_count(spec.get(key, d), f"{source}: layer {j} ({kind}) {key}") for key, d in
+                          (("channels", default[0]), ("height", default[1]), ("width", default[2]), ("window", 2)))
             if c * h * w != width or h % k or w % k:
                 raise ModelConfigError(
-                    f"{source}: layer {j} (maxpool) needs channels*height*width = {width} and a window dividing both"
+                    f"{source}: layer {j} ({kind}) needs channels*height*width = {width} and a window dividing both"
                 )
-            pool = MaxPool(c, h, w, k)
-            layers.append(pool)
+            pool = MaxPool(c, h, w, k) if kind == "maxpool" else AvgPool(c, h, w, k)
+            if kind == "maxpool" and layers and isinstance(layers[-1], ReLU):
+                layers.insert(len(layers) - 1, pool)  # relu and maxpool commute: pool first
+            else:
+                layers.append(pool)
             width = pool.n_out
-            seq = None
+            seq, shape = None, (c, h // k, w // k)
+        elif kind == "conv2d":
+            conv = _conv_layer(spec, shape, f"{source}: layer {j}")
+            _count(conv.n_out, f"{source}: layer {j} (conv2d) output width")
+            layers.append(conv)
+            width, shape = conv.n_out, conv.out_shape
+        elif kind == "flatten":
+            layers.append(Flatten())
+            seq = shape = None
         elif kind in CELLS:
             units = _count(spec.get("units", 0), f"{source}: layer {j} ({kind}) units")
             ret = spec.get("return", "last")
@@ -270,10 +371,11 @@ def model_from_dict(cfg: dict[str, Any], source: str = "model config") -> Model:
             layers.append(rec)
             width = rec.n_out
             seq = (seq[0], units) if ret == "all" else None
+            shape = None
         else:
             raise ModelConfigError(
-                f"{source}: layer {j} has unknown type {kind!r}; known: dense, maxpool, {', '.join(CELLS)}, "
-                f"{', '.join(ACTIVATIONS)}"
+                f"{source}: layer {j} has unknown type {kind!r}; known: dense, conv2d, maxpool, avgpool, flatten, "
+                f"{', '.join(CELLS)}, {', '.join(ACTIVATIONS)}"
             )
     if not isinstance(layers[-1], Dense):
         raise ModelConfigError(f"{source}: the last layer must be dense (it produces the class scores)")

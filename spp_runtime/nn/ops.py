@@ -25,7 +25,7 @@ import numpy as np
 
 from ..encoding import FixedPoint
 from ..masked import MaskedOperand, masked_matmul, masked_rescale, open_operands
-from ..protocols import activations, softmax
+from ..protocols import activations, conv, softmax
 from ..protocols.boolean import InjectedBits, b2a, bits_mul, select_bits
 from ..protocols.compare import less_than_bits, sign_and_product
 from ..protocols.maxpool import maxpool, maxpool_grad, rowmax
@@ -64,6 +64,12 @@ class Ops(Protocol):
     def concat(self, parts: list[Value], axis: int) -> Value: ...  # local (no traffic)
     def square(self, x: Value) -> Value: ...  # x^2, one product
     def clip(self, x: Value, c: float) -> Value: ...  # min(max(x, -c), c), elementwise
+    # convolutional layers (NCHW; see nn/conv_layers.py and protocols/conv.py)
+    def conv2d(self, x: Value, w: Value, g: conv.ConvGeometry) -> Value: ...
+    def conv2d_weight_grad(self, x: Value, dy: Value, g: conv.ConvGeometry, c: float) -> tuple[Value, Value]: ...
+    def conv2d_input_grad(self, dy: Value, w: Value, g: conv.ConvGeometry) -> Value: ...
+    def avgpool(self, x: Value, window: int) -> Value: ...  # last two axes
+    def avgpool_grad(self, dy: Value, window: int) -> Value: ...
 
 
 def _pool_windows(x: np.ndarray, k: int) -> np.ndarray:
@@ -180,6 +186,21 @@ class FloatOps:
     def clip(self, x: np.ndarray, c: float) -> np.ndarray:
         return np.clip(x, -c, c)
 
+    def conv2d(self, x: np.ndarray, w: np.ndarray, g: conv.ConvGeometry) -> np.ndarray:
+        return conv.conv2d_plain(x, w, g)
+
+    def conv2d_weight_grad(self, x: np.ndarray, dy: np.ndarray, g: conv.ConvGeometry, c: float) -> tuple[np.ndarray, np.ndarray]:
+        return c * conv.conv2d_weight_plain(x, dy, g), c * dy.sum(axis=(0, 2, 3))
+
+    def conv2d_input_grad(self, dy: np.ndarray, w: np.ndarray, g: conv.ConvGeometry) -> np.ndarray:
+        return conv.conv2d_input_plain(dy, w, g)
+
+    def avgpool(self, x: np.ndarray, window: int) -> np.ndarray:
+        return conv.pool_sum(x, (window, window)) / (window * window)
+
+    def avgpool_grad(self, dy: np.ndarray, window: int) -> np.ndarray:
+        return conv.pool_spread(dy / (window * window), (window, window))
+
 
 class FixedOps:
     """Plaintext emulation of :class:`SecureOps`: int64 ring values with ``frac_bits``
@@ -265,6 +286,26 @@ class FixedOps:
     def clip(self, x: np.ndarray, c: float) -> np.ndarray:
         k = int(self.encode(c))
         return np.clip(x, -k, k)
+
+    def conv2d(self, x: np.ndarray, w: np.ndarray, g: conv.ConvGeometry) -> np.ndarray:
+        return conv.conv2d_plain(x, w, g) >> self.f
+
+    def conv2d_weight_grad(self, x: np.ndarray, dy: np.ndarray, g: conv.ConvGeometry, c: float) -> tuple[np.ndarray, np.ndarray]:
+        k, s1, s2 = grad_scaling(c, self.f)
+        dys = (dy * k) >> s1
+        return conv.conv2d_weight_plain(x, dys, g) >> s2, dys.sum(axis=(0, 2, 3)) >> (s2 - self.f)
+
+    def conv2d_input_grad(self, dy: np.ndarray, w: np.ndarray, g: conv.ConvGeometry) -> np.ndarray:
+        return conv.conv2d_input_plain(dy, w, g) >> self.f
+
+    def _times_public(self, a: np.ndarray, c: float) -> np.ndarray:
+        return (a * self.encode(c)) >> self.f  # SharedTensor.mul_public: encode, multiply, truncate
+
+    def avgpool(self, x: np.ndarray, window: int) -> np.ndarray:
+        return self._times_public(conv.pool_sum(x, (window, window)), 1.0 / (window * window))
+
+    def avgpool_grad(self, dy: np.ndarray, window: int) -> np.ndarray:
+        return conv.pool_spread(self._times_public(dy, 1.0 / (window * window)), (window, window))
 
 
 class SecureOps:
@@ -398,3 +439,23 @@ class SecureOps:
         d = SharedTensor.stack([x - c, -x - c])
         r = sign_and_product(d, negate=True)[2]
         return x - r[0] + r[1]
+
+    def conv2d(self, x, w, g: conv.ConvGeometry):
+        return conv.conv2d(x, w, g)
+
+    def conv2d_weight_grad(self, x, dy, g: conv.ConvGeometry, c: float):
+        """Like :meth:`weight_grad`: dY scaled by c before the product (:func:`grad_scaling`)."""
+        f = self.ctx.fxp.frac_bits
+        k, s1, s2 = grad_scaling(c, f)
+        dys = dy.mul_int(k).truncate(s1)
+        gw = conv.conv2d_weight_grad(x, dys, g, truncate=False).truncate(s2)
+        return gw, dys.sum(axis=(0, 2, 3)).truncate(s2 - f)
+
+    def conv2d_input_grad(self, dy, w, g: conv.ConvGeometry):
+        return conv.conv2d_input_grad(dy, w, g)
+
+    def avgpool(self, x, window: int):
+        return conv.avgpool(x, (window, window))
+
+    def avgpool_grad(self, dy, window: int):
+        return conv.avgpool_grad(dy, (window, window))

@@ -84,13 +84,15 @@ def fit(
     test: tuple[Any, Any] | None = None,
     on_batch: Callable[[int, int, int], None] | None = None,
     on_epoch: Callable[[EpochResult, dict[str, Any], dict[str, Any]], None] | None = None,
+    eval_batch: int = EVAL_BATCH,
 ) -> tuple[dict[str, Any], dict[str, Any], list[EpochResult]]:
     """Train epochs ``start_epoch .. epochs-1``; returns (params, optimiser state, results).
 
     ``on_batch(epoch, done, total)`` after each batch; ``on_epoch(result, params, state)``
     after each epoch (checkpointing hooks in here). ``clip`` > 0: gradient clipping by value
-    (:class:`~.optim.SGD`). ``test`` = (x, one-hot y) to count
-    correct predictions after every epoch.
+    (:class:`~.optim.SGD`). ``test`` = (x, one-hot y) to count correct predictions after
+    every epoch, ``eval_batch`` rows at a time (convolutional models hold every window's
+    comparisons of a batch at once: keep it small for them).
     """
     opt = SGD(lr, momentum, clip)
     params = dict(params)
@@ -103,7 +105,7 @@ def fit(
             train_step(ops, model, opt, params, state, x[idx], y[idx])
             if on_batch is not None:
                 on_batch(epoch, j + 1, len(order))
-        correct = count_correct(ops, model, params, *test) if test is not None else None
+        correct = count_correct(ops, model, params, *test, batch=eval_batch) if test is not None else None
         res = EpochResult(epoch + 1, time.perf_counter() - t0, correct, test[0].shape[0] if test is not None else 0)
         results.append(res)
         if on_epoch is not None:
