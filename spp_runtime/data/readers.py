@@ -27,6 +27,7 @@ import gzip
 import io
 import zipfile
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def detect_format(path: Path) -> Format:
 # -- one array, read a block of rows at a time ------------------------------------------------
 
 
-class ArraySource:
+class ArraySource(ABC):
     """One numeric array in a file (or in memory), read a block of rows at a time.
 
     ``rows`` is None when it is known only after a full pass (CSV); ``row_shape`` is the shape
@@ -142,9 +143,9 @@ class ArraySource:
     row_shape: tuple[int, ...]
     scalar: bool = False
 
+    @abstractmethod
     def blocks(self, rows: int) -> Iterator[np.ndarray]:
         """The array ``rows`` rows at a time (any real dtype), from the start of the file."""
-        raise NotImplementedError
 
     def read(self) -> np.ndarray:
         """The whole array as float64."""
@@ -156,7 +157,8 @@ class ArraySource:
         return out[0].copy() if len(out) == 1 else np.concatenate(out)
 
     def _scalar_value(self) -> np.ndarray:
-        raise NotImplementedError
+        """A 0-d array's value; only sources that can hold one (memory, .npy) set ``scalar``."""
+        raise DataFormatError(f"{self.name}: a single value, not an array of rows")
 
 
 class MemorySource(ArraySource):

@@ -55,7 +55,7 @@ N_GROUPS = 63 // GROUP_BITS  # bits 0..62 in 21 groups of 3; bit 63 is the sign
 _FULL = 1 << GROUP_BITS
 
 
-def _anf(truth: np.ndarray) -> np.ndarray:
+def anf(truth: np.ndarray) -> np.ndarray:
     """Algebraic normal form (Moebius transform) over GF(2) of truth tables on the last axis,
     indexed by the input's bits; coefficient T is that of the monomial of T's set bits."""
     c = truth.astype(np.uint8) & 1
@@ -68,12 +68,13 @@ def _anf(truth: np.ndarray) -> np.ndarray:
     return c
 
 
-def _group_tables() -> tuple[np.ndarray, np.ndarray]:
-    """ANF coefficients (alpha, T) of a group's G = [alpha + s >= 2^g] and
-    P = [alpha + s == 2^g - 1] as functions of the dealt bits s, for public alpha."""
-    alpha = np.arange(_FULL)[:, None]
-    s = np.arange(_FULL)[None, :]
-    return _anf(alpha + s >= _FULL), _anf(alpha + s == _FULL - 1)
+def group_tables(full: int = _FULL) -> tuple[np.ndarray, np.ndarray]:
+    """ANF coefficients (alpha, T) of a group's G = [alpha + s >= full] and
+    P = [alpha + s == full - 1] as functions of the dealt bits s, for public alpha
+    (``full`` = 2^g for groups of g bits)."""
+    alpha = np.arange(full)[:, None]
+    s = np.arange(full)[None, :]
+    return anf(alpha + s >= full), anf(alpha + s == full - 1)
 
 
 def _leaf_table() -> np.ndarray:
@@ -81,7 +82,7 @@ def _leaf_table() -> np.ndarray:
     bits alpha and a byte m holding this party's shares of the 8 monomials (bit T =
     monomial T; bit 0 is the constant, 1 on P0 and 0 on P1): XOR of the monomials whose ANF
     coefficient is 1."""
-    anf_g, anf_p = _group_tables()
+    anf_g, anf_p = group_tables()
     weights = (1 << np.arange(_FULL)).astype(np.int64)
     g_mask, p_mask = anf_g @ weights, anf_p @ weights  # per alpha, the monomials in G / P
     m = np.arange(256)

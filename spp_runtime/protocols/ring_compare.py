@@ -59,7 +59,7 @@ from ..engine.context import protocol
 from ..ring import DTYPE
 from ..tensor import SharedTensor, held
 from .boolean import BitTensor, carry_tree, deal_bits
-from .opened_compare import Opened, open_masked, ring_offsets
+from .opened_compare import Opened, group_tables, open_masked, ring_offsets
 
 GROUP_BITS = 4
 N_GROUPS = 64 // GROUP_BITS  # all 64 bits: the carry out of the whole word
@@ -72,26 +72,12 @@ _MONO_BITS = np.array([[int(g & t == t) for t in range(1, _FULL)] for g in range
 _MONO_WEIGHTS = (2 << np.arange(_N_MONO)).astype(np.uint16)  # monomial T at bit T of a word
 
 
-def _anf(truth: np.ndarray) -> np.ndarray:
-    """Algebraic normal form over GF(2) of truth tables on the last axis (Moebius transform)."""
-    c = truth.astype(np.uint8) & 1
-    step = 1
-    while step < c.shape[-1]:
-        idx = np.arange(c.shape[-1])
-        hi = idx[(idx & step) != 0]
-        c[..., hi] ^= c[..., hi ^ step]
-        step <<= 1
-    return c
-
-
 @cache
 def _leaf_table() -> np.ndarray:
     """``T[alpha << 16 | m]``: bit 0 the group's G share, bit 1 its P share, for public group
     bits alpha and a 16-bit word m of this party's monomial shares (bit T = monomial T; bit 0
     the constant, 1 on P0 and 0 on P1). Read-only; built once (1 MiB)."""
-    alpha = np.arange(_FULL)[:, None]
-    s = np.arange(_FULL)[None, :]
-    anf_g, anf_p = _anf(alpha + s >= _FULL), _anf(alpha + s == _FULL - 1)
+    anf_g, anf_p = group_tables(_FULL)
     weights = (1 << np.arange(_FULL)).astype(np.int64)
     g_mask, p_mask = anf_g @ weights, anf_p @ weights
     m = np.arange(1 << _FULL, dtype=np.int64)

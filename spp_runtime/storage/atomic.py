@@ -11,11 +11,14 @@ whatever the process umask (the server also runs with umask 077).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 TMP_MARK = ".tmp-"
 FILE_MODE = 0o600
@@ -107,3 +110,19 @@ def remove_temporaries(directory: Path) -> int:
         p.unlink(missing_ok=True)
         count += 1
     return count
+
+
+def write_share_files(directory: Path, shares: Any, dtype: np.dtype) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """Write each named array to ``directory/<name>.u64`` (private, fsynced) and return the
+    sha256 of its bytes and its shape per name (what a manifest records)."""
+    digests: dict[str, str] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, share in shares.items():
+        a = np.ascontiguousarray(share, dtype=dtype)
+        path = directory / f"{name}.u64"
+        with open(path, "wb", opener=private_opener) as fh:
+            a.tofile(fh)
+        fsync_file(path)
+        digests[name] = hashlib.sha256(a.data.cast("B") if a.size else b"").hexdigest()
+        shapes[name] = tuple(a.shape)
+    return digests, shapes

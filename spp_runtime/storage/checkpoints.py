@@ -34,10 +34,9 @@ from .atomic import (
     atomic_write_json,
     durable_rename,
     fsync_dir,
-    fsync_file,
     make_dir,
-    private_opener,
     read_json,
+    write_share_files,
 )
 from .errors import StorageError
 from .meta import SHARE_DTYPE
@@ -84,17 +83,9 @@ class CheckpointStore:
         tmp = cdir / f".new-{step}-{os.urandom(4).hex()}"
         tmp.mkdir(mode=DIR_MODE)
         try:
-            digests, shapes = {}, {}
-            for name, share in shares.items():
-                a = np.ascontiguousarray(share, dtype=SHARE_DTYPE)
-                path = tmp / f"{name}.u64"
-                with open(path, "wb", opener=private_opener) as fh:
-                    a.tofile(fh)
-                fsync_file(path)
-                digests[name] = hashlib.sha256(a.data.cast("B") if a.size else b"").hexdigest()
-                shapes[name] = list(a.shape)
+            digests, shapes = write_share_files(tmp, shares, SHARE_DTYPE)
             atomic_write_json(tmp / META, {"step": step, "tag": tag, "binding": binding, "frac_bits": frac_bits,
-                                           "shapes": shapes, "sha256": digests, "info": dict(info or {})})
+                                           "shapes": {k: list(v) for k, v in shapes.items()}, "sha256": digests, "info": dict(info or {})})
             fsync_dir(tmp)
             final = cdir / f"{step:010d}"
             if final.exists():

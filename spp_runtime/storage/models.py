@@ -46,11 +46,10 @@ from .atomic import (
     atomic_write_json,
     durable_rename,
     fsync_dir,
-    fsync_file,
     make_dir,
-    private_opener,
     read_json,
     remove_tree,
+    write_share_files,
 )
 from .errors import CorruptDataset, InvalidMetadata, ModelExists, ModelNotFound, StorageError
 from .meta import SHARE_DTYPE, validate_digest, validate_name
@@ -179,15 +178,7 @@ class ModelStore:
             tmp = self.root / f".new-{name}-{os.urandom(4).hex()}"
             tmp.mkdir(mode=DIR_MODE)
             try:
-                digests, shapes = {}, {}
-                for k, share in shares.items():
-                    a = np.ascontiguousarray(share, dtype=SHARE_DTYPE)
-                    path = tmp / f"{k}.u64"
-                    with open(path, "wb", opener=private_opener) as fh:
-                        a.tofile(fh)
-                    fsync_file(path)
-                    digests[k] = hashlib.sha256(a.data.cast("B") if a.size else b"").hexdigest()
-                    shapes[k] = tuple(a.shape)
+                digests, shapes = write_share_files(tmp, shares, SHARE_DTYPE)
                 manifest = ModelManifest(
                     name=name, owner=owner, party=self.party, model_id=model_id, frac_bits=frac_bits,
                     tensors=shapes, sha256=digests, config=dict(config), sources=tuple(sources),
